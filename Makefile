@@ -1,0 +1,88 @@
+# Keel top-level build. `make help` lists the targets.
+# The kernel is one ELF64 image (build/keel.elf) booted by QEMU -kernel and by GRUB in
+# Bochs. Every .c/.asm under arch/x86_64, kernel and vmm is part of the kernel, except
+# *_host.c files (host-test-only).
+
+BUILD    := build
+CC       := gcc
+NASM     := nasm
+LD       := ld
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
+
+ARCH_DIR := arch/x86_64
+SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm
+C_SRCS   := $(filter-out %_host.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
+ASM_SRCS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm))
+OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
+
+KCFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-ffreestanding -fno-pic -fno-pie -mcmodel=kernel -mno-red-zone \
+	-mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
+	-fno-optimize-sibling-calls -fno-strict-aliasing -fno-common \
+	-Iinclude -I$(ARCH_DIR)/include -DKEEL_DEBUG -MMD -MP
+LDFLAGS  := -n -nostdlib --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T $(ARCH_DIR)/linker.ld
+
+.PHONY: all kernel clean help deps
+all: kernel
+
+kernel: $(BUILD)/keel.elf $(BUILD)/keel.sym
+
+help:
+	@echo "make            build the kernel (build/keel.elf)"
+	@echo "make run        boot Keel (QEMU+KVM if the CPU has VMX, else Bochs); CPUS=N EMU=qemu|bochs CMDLINE='...'"
+	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed'"
+	@echo "make bench      page-table engine benchmarks (host)"
+	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
+	@echo "make check      clang-format check + static analysis"
+	@echo "make deps       install missing Debian packages"
+
+deps:
+	@scripts/deps.sh install
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo '  CC    $<'
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/%.asm.o: %.asm | $(BUILD)/.nasm-ok
+	@mkdir -p $(dir $@)
+	@echo '  NASM  $<'
+	$(Q)$(NASM) -f elf64 -g -F dwarf -o $@ $<
+
+$(BUILD)/.nasm-ok:
+	@mkdir -p $(BUILD)
+	@command -v $(NASM) >/dev/null || scripts/deps.sh ensure nasm
+	@touch $@
+
+# Two links: the first (empty symbol table) gives the text addresses, which do not
+# move in the second because .ksyms lies after .text and .rodata's code-free content.
+$(BUILD)/ksyms0.c:
+	@mkdir -p $(BUILD)
+	$(Q)scripts/gen-ksyms.sh - > $@
+
+$(BUILD)/keel.pass1.elf: $(OBJS) $(BUILD)/ksyms0.o $(ARCH_DIR)/linker.ld
+	@echo '  LD    $@'
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(OBJS) $(BUILD)/ksyms0.o
+
+$(BUILD)/ksyms.c: $(BUILD)/keel.pass1.elf scripts/gen-ksyms.sh
+	$(Q)scripts/gen-ksyms.sh $< > $@
+
+$(BUILD)/keel.elf: $(BUILD)/keel.pass1.elf $(BUILD)/ksyms.o
+	@echo '  LD    $@'
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(OBJS) $(BUILD)/ksyms.o
+	@scripts/gen-ksyms.sh $@ | cmp -s - $(BUILD)/ksyms.c || \
+		{ echo "error: text moved between the two links" >&2; rm -f $@; exit 1; }
+
+$(BUILD)/ksyms0.o: $(BUILD)/ksyms0.c
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+$(BUILD)/ksyms.o: $(BUILD)/ksyms.c
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/keel.sym: $(BUILD)/keel.elf
+	$(Q)nm -n --defined-only $< | awk '{ print $$1, $$3 }' > $@
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,112 @@
+/*
+ * Per-CPU descriptor tables and the generic arch hooks (include/keel/arch.h).
+ * Each CPU has its own GDT (for its own TSS) and TSS with IST stacks for double fault,
+ * NMI and machine check, so those run on a known-good stack (SDM Vol 3A 6.14.5).
+ */
+#include <arch/cpu.h>
+#include <arch/x86.h>
+#include <keel/string.h>
+
+struct cpu cpus[MAX_CPUS];
+unsigned cpu_count = 1;
+static bool gs_ready; /* GS base valid on the BSP (APs set it before any use) */
+
+static void gdt_fill(struct cpu *c)
+{
+	uint64_t base = (uint64_t)&c->tss;
+	uint64_t limit = sizeof(c->tss) - 1;
+	c->gdt[0] = 0;
+	c->gdt[1] = 0x00AF9A000000FFFFull; /* 64-bit code, DPL 0 */
+	c->gdt[2] = 0x00CF92000000FFFFull; /* data */
+	/* 64-bit TSS descriptor, type 9 (available), present (SDM Vol 3A 8.2.3) */
+	c->gdt[3] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89ull << 40) |
+		    (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
+	c->gdt[4] = base >> 32;
+	c->gdt[5] = c->gdt[6] = 0;
+}
+
+static void tss_fill(struct cpu *c)
+{
+	memset(&c->tss, 0, sizeof(c->tss));
+	for (int i = 0; i < 3; i++)
+		c->tss.ist[i] = (uint64_t)&c->ist_stacks[i][IST_STACK_SIZE];
+	c->tss.rsp[0] = (uint64_t)c->kstack_top;
+	c->tss.iopb = sizeof(c->tss); /* no I/O bitmap */
+}
+
+static void gdt_load(struct cpu *c)
+{
+	struct __packed {
+		uint16_t limit;
+		uint64_t base;
+	} ptr = { sizeof(c->gdt) - 1, (uint64_t)c->gdt };
+	__asm__ __volatile__("lgdt %0\n\t"
+			     "pushq %1\n\t"
+			     "leaq 1f(%%rip), %%rax\n\t"
+			     "pushq %%rax\n\t"
+			     "lretq\n"
+			     "1:\n\t"
+			     "mov %2, %%ds\n\t"
+			     "mov %2, %%es\n\t"
+			     "mov %2, %%ss\n\t"
+			     :
+			     : "m"(ptr), "i"(SEL_KCODE), "r"(SEL_KDATA)
+			     : "rax", "memory");
+	__asm__ __volatile__("ltr %w0" ::"r"(SEL_TSS));
+}
+
+void cpu_init_this(struct cpu *c)
+{
+	c->self = c;
+	c->id = (unsigned)(c - cpus);
+	gdt_fill(c);
+	tss_fill(c);
+	gdt_load(c);
+	/* FS/GS selectors become 0; GS base then points at this CPU's struct. */
+	__asm__ __volatile__("mov %0, %%fs; mov %0, %%gs" ::"r"(0));
+	wrmsr(MSR_GS_BASE, (uint64_t)c);
+	wrmsr(MSR_KERNEL_GS_BASE, 0);
+	gs_ready = true;
+	idt_load();
+}
+
+unsigned long arch_irq_save(void)
+{
+	unsigned long f = read_rflags();
+	cli();
+	return f;
+}
+
+void arch_irq_restore(unsigned long flags)
+{
+	if (flags & RFLAGS_IF)
+		sti();
+}
+
+bool arch_irqs_enabled(void)
+{
+	return read_rflags() & RFLAGS_IF;
+}
+
+void arch_cpu_relax(void)
+{
+	cpu_pause();
+}
+
+unsigned arch_cpu_id(void)
+{
+	/* Before cpu_init_this on the BSP, GS base is 0: treat as CPU 0. */
+	if (unlikely(!gs_ready))
+		return 0;
+	return this_cpu()->id;
+}
+
+void *arch_pa_to_kva(paddr_t pa)
+{
+	return pa_to_kva(pa);
+}
+
+paddr_t arch_kva_to_pa(const void *kva)
+{
+	return kva_to_pa(kva);
+}

@@ -1,0 +1,150 @@
+/*
+ * Privileged-instruction wrappers and architectural constants for x86-64.
+ * Only arch/x86_64 and vmm/ include this; generic code uses include/keel/arch.h.
+ */
+#ifndef ARCH_X86_H
+#define ARCH_X86_H
+
+#include <keel/types.h>
+
+#define KERNEL_VMA 0xFFFFFFFF80000000ull
+#define DIRECT_MAP_BASE 0xFFFF800000000000ull
+
+/* Segment selectors in the per-CPU GDT (arch/x86_64/gdt.c). */
+#define SEL_KCODE 0x08
+#define SEL_KDATA 0x10
+#define SEL_TSS 0x18
+
+/* RFLAGS, CR0, CR4 bits (SDM Vol 3A 2.3, 2.5). */
+#define RFLAGS_IF (1ull << 9)
+#define CR0_WP (1ull << 16)
+#define CR4_PAE (1ull << 5)
+#define CR4_PGE (1ull << 7)
+#define CR4_OSFXSR (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_VMXE (1ull << 13)
+#define CR4_FSGSBASE (1ull << 16)
+#define CR4_PCIDE (1ull << 17)
+
+/* MSRs (SDM Vol 4). */
+#define MSR_APIC_BASE 0x1B
+#define MSR_FEATURE_CONTROL 0x3A
+#define MSR_EFER 0xC0000080
+#define MSR_FS_BASE 0xC0000100
+#define MSR_GS_BASE 0xC0000101
+#define MSR_KERNEL_GS_BASE 0xC0000102
+#define EFER_NXE (1ull << 11)
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ __volatile__("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ __volatile__("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ __volatile__("outl %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ __volatile__("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ __volatile__("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ __volatile__("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+/* rdmsr/wrmsr that return -EFAULT instead of faulting on an unknown MSR (extable). */
+int rdmsr_safe(uint32_t msr, uint64_t *val);
+int wrmsr_safe(uint32_t msr, uint64_t val);
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c,
+			 uint32_t *d)
+{
+	__asm__ __volatile__("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
+#define DEFINE_CR(n)                                                        \
+	static inline uint64_t read_cr##n(void)                             \
+	{                                                                   \
+		uint64_t v;                                                 \
+		__asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));       \
+		return v;                                                   \
+	}                                                                   \
+	static inline void write_cr##n(uint64_t v)                          \
+	{                                                                   \
+		__asm__ __volatile__("mov %0, %%cr" #n ::"r"(v) : "memory"); \
+	}
+DEFINE_CR(0)
+DEFINE_CR(2)
+DEFINE_CR(3)
+DEFINE_CR(4)
+#undef DEFINE_CR
+
+static inline uint64_t read_rflags(void)
+{
+	uint64_t f;
+	__asm__ __volatile__("pushfq; popq %0" : "=r"(f));
+	return f;
+}
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void invlpg(uint64_t va)
+{
+	__asm__ __volatile__("invlpg (%0)" ::"r"(va) : "memory");
+}
+static inline void cpu_pause(void)
+{
+	__asm__ __volatile__("pause");
+}
+static inline void hlt(void)
+{
+	__asm__ __volatile__("hlt");
+}
+static inline void sti(void)
+{
+	__asm__ __volatile__("sti" ::: "memory");
+}
+static inline void cli(void)
+{
+	__asm__ __volatile__("cli" ::: "memory");
+}
+static inline uint64_t read_rbp(void)
+{
+	uint64_t v;
+	__asm__ __volatile__("mov %%rbp, %0" : "=r"(v));
+	return v;
+}
+
+static inline void *pa_to_kva(paddr_t pa)
+{
+	return (void *)(pa.v + DIRECT_MAP_BASE);
+}
+/* Works for direct-map addresses and for the kernel image. */
+static inline paddr_t kva_to_pa(const void *p)
+{
+	uint64_t v = (uint64_t)p;
+	return PA(v >= KERNEL_VMA ? v - KERNEL_VMA : v - DIRECT_MAP_BASE);
+}
+
+#endif
