@@ -12,13 +12,13 @@ Q        := $(if $(filter 1,$(V)),,@)
 
 ARCH_DIR := arch/x86_64
 SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm
-C_SRCS   := $(filter-out %_host.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
-ASM_SRCS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm))
+C_SRCS   := $(filter-out %_host.c $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
+ASM_SRCS := $(filter-out $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm)))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
 
 KCFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-ffreestanding -fno-pic -fno-pie -mcmodel=kernel -mno-red-zone \
-	-mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
+	-mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
 	-fno-optimize-sibling-calls -fno-strict-aliasing -fno-common \
 	-Iinclude -I$(ARCH_DIR)/include -DKEEL_DEBUG -MMD -MP
 LDFLAGS  := -n -nostdlib --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T $(ARCH_DIR)/linker.ld

@@ -82,7 +82,7 @@ static unsigned count_selected(const char *globs)
 
 __noreturn void ktest_run_all(const char *globs)
 {
-	unsigned total = count_selected(globs), passed = 0, failed = 0, n = 0;
+	unsigned total = count_selected(globs), passed = 0, failed = 0, skipped = 0, n = 0;
 	printk("ktest: running %u of %u tests matching '%s'\n", total,
 	       (unsigned)(__ktests_end - __ktests_start), globs);
 	printk("1..%u\n", total);
@@ -97,6 +97,9 @@ __noreturn void ktest_run_all(const char *globs)
 		if (ctx.failed) {
 			failed++;
 			printk("not ok %u - %s # %s\n", n, k->name, ctx.why);
+		} else if (ctx.skipped) {
+			skipped++;
+			printk("ok %u - %s # SKIP %s\n", n, k->name, ctx.why);
 		} else {
 			passed++;
 			printk("ok %u - %s\n", n, k->name);
@@ -105,6 +108,7 @@ __noreturn void ktest_run_all(const char *globs)
 	bool pass = failed == 0 && total > 0;
 	if (total == 0)
 		printk("ktest: no test matches '%s'\n", globs);
-	printk("KEEL-VERDICT: %s %u passed, %u failed\n", pass ? "PASS" : "FAIL", passed, failed);
+	printk("KEEL-VERDICT: %s %u passed, %u failed, %u skipped\n", pass ? "PASS" : "FAIL",
+	       passed, failed, skipped);
 	arch_exit(pass);
 }

@@ -7,10 +7,6 @@
 #include <keel/cmdline.h>
 #include <keel/console.h>
 #include <keel/frame.h>
-#if __has_include(<keel/heap.h>) /* TEMP while the heap lands */
-#include <keel/heap.h>
-#define HAVE_HEAP 1
-#endif
 #include <keel/kernel.h>
 #include <keel/ktest_run.h>
 #include <keel/printk.h>
@@ -45,10 +41,8 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	}
 	print_memory();
 	frame_init(&boot_info);
-#ifdef HAVE_HEAP
-	heap_init();
-#endif
 	arch_late_init();
+	crash_selftest();
 
 	char globs[256];
 	if (cmdline_get_str("test", globs, sizeof(globs)))

@@ -8,11 +8,7 @@
 #include <keel/console.h>
 #include <keel/kernel.h>
 #include <keel/printk.h>
-#if __has_include(<keel/smp.h>) /* TEMP while SMP lands */
 #include <keel/smp.h>
-#else
-static void smp_stop_others(void) {}
-#endif
 
 static volatile int panicking;
 

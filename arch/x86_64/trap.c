@@ -113,6 +113,7 @@ static void catch_fire(struct trap_catch *c, struct trap_frame *tf)
 	tf->rax = tf->vector + 1;
 	tf->cs = SEL_KCODE;
 	tf->ss = SEL_KDATA;
+	tf->rflags &= ~0x100ull; /* a single-step #DB must not fire again */
 }
 
 static bool extable_fixup(struct trap_frame *tf)
@@ -205,6 +206,27 @@ int rdmsr_safe(uint32_t msr, uint64_t *val)
 			     : "+a"(lo), "+d"(hi), [err] "+r"(err)
 			     : "c"(msr), [efault] "i"(-EFAULT));
 	*val = ((uint64_t)hi << 32) | lo;
+	return err;
+}
+
+int probe_read_u64(const void *p, uint64_t *out)
+{
+	uint64_t v = 0;
+	int err = 0;
+	__asm__ __volatile__("1: movq (%[p]), %[v]\n"
+			     "2:\n"
+			     ".pushsection .fixup, \"ax\"\n"
+			     "3: mov %[efault], %[err]\n"
+			     "   jmp 2b\n"
+			     ".popsection\n"
+			     ".pushsection .extable, \"a\"\n"
+			     "   .balign 8\n"
+			     "   .quad 1b, 3b\n"
+			     ".popsection\n"
+			     : [v] "+r"(v), [err] "+r"(err)
+			     : [p] "r"(p), [efault] "i"(-EFAULT));
+	if (!err)
+		*out = v;
 	return err;
 }
 

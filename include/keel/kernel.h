@@ -16,5 +16,7 @@ void arch_dump_here(void);
 void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa);
 /* Architecture start-up that needs the heap: ACPI, APIC, timers, other CPUs. */
 void arch_late_init(void);
+/* Crashes on purpose when the command line says crash=KIND (tests the fatal path). */
+void crash_selftest(void);
 
 #endif

@@ -14,9 +14,11 @@
 #define KEEL_KTEST_H
 
 #include <keel/compiler.h>
+#include <keel/printk.h>
 
 struct ktest_ctx {
 	bool failed;
+	bool skipped;
 	char why[160];
 };
 
@@ -53,6 +55,14 @@ __printf(4, 5) void ktest_fail(struct ktest_ctx *t, const char *file, int line,
 				   #a, #b, _a, _b);                                  \
 			return;                                                      \
 		}                                                                    \
+	} while (0)
+
+/* Ends the test as skipped (TAP "# SKIP why"): for a feature this machine lacks. */
+#define KT_SKIP(reason)                                                  \
+	do {                                                             \
+		t->skipped = true;                                       \
+		snprintf(t->why, sizeof(t->why), "%s", reason);          \
+		return;                                                  \
 	} while (0)
 
 #endif

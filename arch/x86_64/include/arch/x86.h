@@ -73,6 +73,8 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 /* rdmsr/wrmsr that return -EFAULT instead of faulting on an unknown MSR (extable). */
 int rdmsr_safe(uint32_t msr, uint64_t *val);
 int wrmsr_safe(uint32_t msr, uint64_t val);
+/* Reads 8 bytes at p, or returns -EFAULT if that faults (extable). */
+int probe_read_u64(const void *p, uint64_t *out);
 
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c,
 			 uint32_t *d)

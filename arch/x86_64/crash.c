@@ -1,0 +1,40 @@
+/*
+ * crash=KIND: crashes on purpose after start-up so the runner can check the fatal path
+ * end to end (readable dump with vector, error code, CR2, registers and a symbolised
+ * backtrace, then a failing exit). Kinds: pf (write to an unmapped address), ud
+ * (invalid opcode), gp (non-canonical access), panic (CHECK failure).
+ */
+#include <arch/x86.h>
+#include <keel/check.h>
+#include <keel/cmdline.h>
+#include <keel/printk.h>
+#include <keel/string.h>
+
+CMDLINE_OPT(crash, "crash", CMDLINE_STR, 0, 0, "crash on purpose: pf|ud|gp|panic");
+
+static __attribute__((noinline)) void crash_write_unmapped(void)
+{
+	*(volatile uint64_t *)0x1000 = 0xbad;
+}
+
+static __attribute__((noinline)) void crash_noncanonical(void)
+{
+	(void)*(volatile uint64_t *)0x8000000000000000ull;
+}
+
+void crash_selftest(void)
+{
+	char kind[16];
+	if (!cmdline_get_str("crash", kind, sizeof(kind)))
+		return;
+	printk("crash: crashing on purpose (crash=%s)\n", kind);
+	if (!strcmp(kind, "pf"))
+		crash_write_unmapped();
+	else if (!strcmp(kind, "ud"))
+		__asm__ __volatile__("ud2");
+	else if (!strcmp(kind, "gp"))
+		crash_noncanonical();
+	else if (!strcmp(kind, "panic"))
+		CHECK(kind[0] == 'x');
+	printk(KERN_ERR "crash: unknown kind '%s' (pf|ud|gp|panic)\n", kind);
+}
