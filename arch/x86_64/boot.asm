@@ -156,6 +156,7 @@ section .boot.bss nobits
 align 4096
 global boot_pml4
 boot_pml4:      resb 4096
+global boot_pdpt_low
 boot_pdpt_low:  resb 4096
 boot_pdpt_high: resb 4096
 boot_pd:        resb 4 * 4096

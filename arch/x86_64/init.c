@@ -9,6 +9,16 @@
 #include <keel/printk.h>
 
 extern uint64_t boot_pml4[512];
+extern uint64_t boot_pdpt_low[512]; /* PML4[256]: the direct map's first 512 GiB */
+
+#define PTE_P 0x1ull
+#define PTE_W 0x2ull
+#define PTE_PS 0x80ull
+#define PTE_NX (1ull << 63)
+#define DIRECT_MAP_MAX GiB(512) /* one PDPT; more RAM than this is left out, with a warning */
+#define POOL_PDS 60 /* 2 MiB-leaf fallback: one PD per GiB, up to 64 GiB */
+
+static uint64_t pd_pool[POOL_PDS][512] __aligned(4096);
 extern uint8_t boot_stack[];
 void multiboot_parse(uint64_t info_pa);
 
@@ -20,6 +30,48 @@ static void enable_nx(void)
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
 }
 
+static uint64_t ram_end(void)
+{
+	uint64_t end = 0;
+	for (unsigned i = 0; i < boot_info.mem_count; i++)
+		if (boot_info.mem[i].type == BOOT_MEM_USABLE)
+			end = MAX(end, boot_info.mem[i].base + boot_info.mem[i].len);
+	return ALIGN_UP(end, GiB(1));
+}
+
+/*
+ * Extends the direct map from the boot 4 GiB to all RAM: 1 GiB leaves when the CPU has
+ * them (CPUID 80000001H EDX bit 26), else 2 MiB leaves from a static pool (the frame
+ * allocator does not exist yet). Sets boot_info.direct_map_end. Data only: NX.
+ */
+static void direct_map_extend(void)
+{
+	uint32_t a, b, c, d;
+	cpuid(0x80000001, 0, &a, &b, &c, &d);
+	bool gb_pages = d & (1u << 26);
+	uint64_t end = MIN(ram_end(), DIRECT_MAP_MAX), pa = GiB(4);
+	unsigned pool_used = 0;
+	for (; pa < end; pa += GiB(1)) {
+		uint64_t *slot = &boot_pdpt_low[pa / GiB(1)];
+		if (gb_pages) {
+			*slot = pa | PTE_P | PTE_W | PTE_PS | PTE_NX;
+			continue;
+		}
+		if (pool_used == POOL_PDS)
+			break;
+		uint64_t *pd = pd_pool[pool_used++];
+		for (unsigned i = 0; i < 512; i++)
+			pd[i] = (pa + i * SIZE_2M) | PTE_P | PTE_W | PTE_PS | PTE_NX;
+		*slot = kva_to_pa(pd).v | PTE_P | PTE_W;
+	}
+	boot_info.direct_map_end = MAX(pa, GiB(4));
+	write_cr3(read_cr3());
+	if (boot_info.direct_map_end < ram_end())
+		printk(KERN_WARN "mm: RAM ends at %llu GiB but the direct map stops at %llu GiB\n",
+		       (unsigned long long)(ram_end() >> 30),
+		       (unsigned long long)(boot_info.direct_map_end >> 30));
+}
+
 void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa)
 {
 	(void)mb_magic; /* checked by boot.asm */
@@ -28,6 +80,7 @@ void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa)
 	cpu_init_this(&cpus[0]);
 	multiboot_parse(mb_info_pa);
 	enable_nx();
+	direct_map_extend();
 	/* The identity map was only for the jump to the higher half. */
 	uint64_t *pml4 = pa_to_kva(kva_to_pa(boot_pml4));
 	pml4[0] = 0;
