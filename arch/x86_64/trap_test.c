@@ -166,8 +166,11 @@ KTEST(trap_double_fault_on_ist_stack)
 	__asm__ __volatile__("sidt %0" : "=m"(full));
 	cut = full;
 	cut.limit = 9 * 16 - 1;
+	/* No interrupt may arrive while the IDT is cut: it would double-fault first. */
+	unsigned long flags = arch_irq_save();
 	int v = RAISE(c, __asm__ __volatile__("lidt %0; int $0x40" ::"m"(cut)));
 	__asm__ __volatile__("lidt %0" ::"m"(full));
+	arch_irq_restore(flags);
 	KT_ASSERT_EQ(v, 8);
 	KT_ASSERT_EQ(c.error, 0);
 	KT_ASSERT(on_ist(c.fault_rsp, IST_DOUBLE_FAULT));

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make check`: clang-format (check mode) and static analysis (cppcheck) over all C
+# sources and headers of the project. Fails on any finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h')
+[ "${#files[@]}" -gt 0 ] || { echo "check: no sources"; exit 1; }
+status=0
+echo "check: clang-format on ${#files[@]} files"
+if ! clang-format --dry-run -Werror "${files[@]}"; then
+	echo "check: formatting differs; run 'make format'" >&2
+	status=1
+fi
+echo "check: cppcheck"
+if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	--inline-suppr --suppress=missingIncludeSystem --std=c11 \
+	-D__x86_64__ -DKEEL_DEBUG -Iinclude -Iarch/x86_64/include -Ikernel/mm \
+	--suppress=unknownMacro --suppress=preprocessorErrorDirective \
+	"${files[@]}"; then
+	echo "check: cppcheck found problems" >&2
+	status=1
+fi
+[ "$status" -eq 0 ] && echo "check: clean"
+exit "$status"
