@@ -23,6 +23,7 @@ KCFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -I$(ARCH_DIR)/include -DKEEL_DEBUG -MMD -MP
 LDFLAGS  := -n -nostdlib --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T $(ARCH_DIR)/linker.ld
 
+# Reruns of `make test` rebuild only what changed.
 .PHONY: all kernel clean help deps
 all: kernel
 
@@ -37,8 +38,41 @@ help:
 	@echo "make check      clang-format check + static analysis"
 	@echo "make deps       install missing Debian packages"
 
+CPUS    ?= 1
+EMU     ?= auto
+CMDLINE ?=
+MODULES ?=
+LAYERS  ?=
+
+.PHONY: run test bench debug bochs-debug check format host-test
 deps:
-	@scripts/deps.sh install
+	@scripts/deps.sh ensure
+
+run: kernel
+	@scripts/run.sh --emu $(EMU) --cpus $(CPUS) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(if $(MODULES),--modules $(MODULES))
+
+# Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs);
+# ends with "N passed, N failed". LAYERS="host qemu-1cpu" runs a subset.
+test: kernel
+	@scripts/test-all.sh $(LAYERS)
+
+host-test:
+	@$(MAKE) --no-print-directory -C tests/host run
+
+bench:
+	@$(MAKE) --no-print-directory -C tests/host bench
+
+debug: kernel
+	@scripts/debug-qemu.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+
+bochs-debug: kernel
+	@scripts/debug-bochs.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+
+check:
+	@scripts/check.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,9 +84,10 @@ $(BUILD)/%.asm.o: %.asm | $(BUILD)/.nasm-ok
 	@echo '  NASM  $<'
 	$(Q)$(NASM) -f elf64 -g -F dwarf -o $@ $<
 
+# A fresh machine has no nasm: install the project's tools before the first build.
 $(BUILD)/.nasm-ok:
 	@mkdir -p $(BUILD)
-	@command -v $(NASM) >/dev/null || scripts/deps.sh ensure nasm
+	@scripts/deps.sh ensure build
 	@touch $@
 
 # Two links: the first (empty symbol table) gives the text addresses, which do not

@@ -1,14 +1,15 @@
 /*
  * In-kernel test runner (see include/keel/ktest.h). Runs the .ktests entries that
  * match test=GLOB[,GLOB...], prints TAP and the verdict line, and exits the emulator.
- * The watchdog (kernel/watchdog via the LAPIC timer, watchdog=SECONDS) turns a hung
- * test into a failure with the test's name.
+ * The watchdog (kernel/watchdog.c, watchdog=SECONDS) turns a hung test into a failure
+ * that names the test.
  */
 #include <keel/cmdline.h>
 #include <keel/kernel.h>
 #include <keel/ktest.h>
 #include <keel/printk.h>
 #include <keel/string.h>
+#include <keel/watchdog.h>
 
 extern const struct ktest __ktests_start[], __ktests_end[];
 
@@ -91,7 +92,9 @@ __noreturn void ktest_run_all(const char *globs)
 			continue;
 		struct ktest_ctx ctx = { 0 };
 		current_test = k->name;
+		watchdog_arm(k->name);
 		k->fn(&ctx);
+		watchdog_disarm();
 		current_test = NULL;
 		n++;
 		if (ctx.failed) {

@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# Shared helpers for the Keel scripts. Sourced, never run. Owns: repository paths,
+# messages, run directories and the exit-code conventions of the kernel's exit path.
+# It must not know about any one emulator's options (those live in run-*.sh).
+
+# Variables marked SC2034 are used by the scripts that source this file.
+KEEL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC2034
+KEEL_SCRIPTS="$KEEL_ROOT/scripts"
+KEEL_KERNEL="${KEEL_KERNEL:-$KEEL_ROOT/build/keel.elf}"
+KEEL_SYMS="${KEEL_SYMS:-$KEEL_ROOT/build/keel.sym}"
+
+# shellcheck disable=SC2034
+{
+	# Exit status of each emulator when the kernel reports pass / fail.
+	# QEMU isa-debug-exit: rc = (value << 1) | 1, value 0x10 pass, 0x11 fail.
+	KEEL_QEMU_RC_PASS=33
+	KEEL_QEMU_RC_FAIL=35
+	# Bochs: magic breakpoint -> debugger "quit" -> 0; "Shutdown" on port 0x8900 -> 1.
+	KEEL_BOCHS_RC_PASS=0
+	KEEL_BOCHS_RC_FAIL=1
+	# timeout(1) reports 124 when it had to signal the command (137 after -k KILL).
+	KEEL_RC_TIMEOUT=124
+}
+
+keel_prog=$(basename "$0")
+
+die() {
+	printf '%s: error: %s\n' "$keel_prog" "$*" >&2
+	exit 2
+}
+
+note() {
+	printf '%s: %s\n' "$keel_prog" "$*" >&2
+}
+
+# usage: prints the calling script's header comment (its manual) and exits 2.
+usage() {
+	sed -n '2,/^set -euo/{s/^# \{0,1\}//p;}' "$0" | sed '/^#!/d'
+	exit 2
+}
+
+# need_arg OPTION ARGC: dies unless an option that takes a value got one.
+need_arg() {
+	[ "$2" -ge 2 ] || die "option $1 needs a value"
+}
+
+# is_uint VALUE: true if VALUE is a non-negative decimal integer.
+is_uint() {
+	case "$1" in
+	'' | *[!0-9]*) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+# need_uint OPTION VALUE MIN [MAX]: dies unless VALUE is an integer in [MIN, MAX].
+need_uint() {
+	if ! is_uint "$2" || [ "$2" -lt "$3" ] || { [ $# -ge 4 ] && [ "$2" -gt "$4" ]; }; then
+		die "$1 must be an integer >= $3${4:+ and <= $4} (got '$2')"
+	fi
+}
+
+# require_kernel: dies with a hint if the kernel image is missing.
+require_kernel() {
+	[ -f "$KEEL_KERNEL" ] || die "kernel $KEEL_KERNEL not found (run make first)"
+}
+
+# make_run_dir LABEL: prints a fresh directory for one emulator run. Runs keep their
+# directory (serial log, emulator log, config) under build/runs/ for post-mortems;
+# KEEL_RUN_ROOT moves them elsewhere.
+# Only the newest 30 run directories are kept.
+make_run_dir() {
+	local root="${KEEL_RUN_ROOT:-$KEEL_ROOT/build/runs}" old
+	mkdir -p "$root"
+	# Run directory names come from make_run_dir only: no spaces or newlines.
+	# shellcheck disable=SC2012
+	ls -1dt "$root"/*.?????? 2>/dev/null | tail -n +30 | while read -r old; do
+		rm -rf -- "$old"
+	done
+	mktemp -d "$root/$1.XXXXXX"
+}
+
+# abspath PATH: PATH made absolute (its directory must exist).
+abspath() {
+	local dir
+	dir=$(cd "$(dirname "$1")" && pwd) || die "no directory for $1"
+	printf '%s/%s\n' "$dir" "$(basename "$1")"
+}
+
+# port_is_listening PORT: true if a TCP socket listens on PORT on this host.
+port_is_listening() {
+	if command -v ss >/dev/null 2>&1; then
+		ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+	else
+		# Without ss: /proc/net/tcp lists listening sockets as state 0A.
+		awk -v p="$(printf '%04X' "$1")" '$4 == "0A" && $2 ~ (":" p "$") { f = 1 }
+			END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+	fi
+}
+
+# check_module_path PATH: module paths end up in QEMU's comma-separated -initrd list
+# and in space-separated Multiboot strings, so neither character may appear.
+check_module_path() {
+	case "$1" in
+	*,* | *' '*) die "module path '$1' must not contain commas or spaces" ;;
+	esac
+	[ -f "$1" ] || die "module $1 not found"
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Boots the kernel once and shows its log live (make run).
+#
+#   run.sh [--emu auto|qemu|kvm|bochs] [--cpus N] [--cmdline "k=v ..."]
+#          [--modules a,b] [--timeout SECONDS]
+#
+# auto: QEMU with KVM when /dev/kvm is usable and the host CPU has VMX (nested
+# virtualization: the fast path to running guests); Bochs otherwise (the only
+# emulator here that emulates VMX). qemu: QEMU TCG (no VMX). kvm: QEMU with KVM.
+# The kernel gets "cpus=N CMDLINE". Exit status 0 if the kernel reported success,
+# 1 if it failed, 124 on timeout.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+emu=auto
+cpus=1
+cmdline=""
+modules=""
+timeout_s=300
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--emu) need_arg "$1" $#; emu=$2; shift 2 ;;
+	--cpus) need_arg "$1" $#; cpus=$2; shift 2 ;;
+	--cmdline) need_arg "$1" $#; cmdline=$2; shift 2 ;;
+	--modules) need_arg "$1" $#; modules=$2; shift 2 ;;
+	--timeout) need_arg "$1" $#; timeout_s=$2; shift 2 ;;
+	-h | --help) usage ;;
+	*) die "unknown argument $1" ;;
+	esac
+done
+need_uint --cpus "$cpus" 1
+need_uint --timeout "$timeout_s" 1
+
+kvm_usable() {
+	[ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
+
+host_has_vmx() {
+	grep -qw vmx /proc/cpuinfo 2>/dev/null
+}
+
+if [ "$emu" = auto ]; then
+	if kvm_usable && host_has_vmx; then
+		emu=kvm
+		note "using QEMU + KVM: /dev/kvm is usable and the host CPU has VMX"
+	elif kvm_usable; then
+		emu=bochs
+		note "using Bochs: /dev/kvm is usable but the host CPU shows no VMX flag (no nested VMX)"
+	else
+		emu=bochs
+		note "using Bochs: /dev/kvm is not usable (missing or no permission)"
+	fi
+fi
+
+args=(--cpus "$cpus" --timeout "$timeout_s" --cmdline "cpus=$cpus${cmdline:+ $cmdline}")
+[ -z "$modules" ] || args+=(--modules "$modules")
+case "$emu" in
+qemu | kvm)
+	[ "$emu" = qemu ] && accel=tcg || accel=kvm
+	pass=$KEEL_QEMU_RC_PASS
+	fail=$KEEL_QEMU_RC_FAIL
+	[ "$accel" = kvm ] || note "using QEMU TCG (no VMX: VMX features will be reported missing)"
+	set +e
+	"$KEEL_SCRIPTS/run-qemu.sh" --accel "$accel" "${args[@]}"
+	rc=$?
+	set -e
+	;;
+bochs)
+	pass=$KEEL_BOCHS_RC_PASS
+	fail=$KEEL_BOCHS_RC_FAIL
+	set +e
+	"$KEEL_SCRIPTS/run-bochs.sh" "${args[@]}"
+	rc=$?
+	set -e
+	;;
+*) die "--emu must be auto, qemu, kvm or bochs" ;;
+esac
+
+case "$rc" in
+"$pass") note "kernel exited: success"; exit 0 ;;
+"$fail") note "kernel exited: failure"; exit 1 ;;
+"$KEEL_RC_TIMEOUT") note "kernel did not exit within ${timeout_s}s"; exit 124 ;;
+*) note "emulator stopped with status $rc (reset, triple fault or emulator error)"; exit 1 ;;
+esac

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The "selftest" layer: the kernel's failure paths, end to end. Each case boots Keel to
+# fail on purpose and checks that it fails the right way: a readable dump, the failing
+# verdict and exit code, never a hang or a pass. Prints TAP; exit 1 on any failure.
+#
+#   selftest.sh [--emu qemu|bochs]
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+emu=qemu
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--emu) need_arg "$1" $#; emu=$2; shift 2 ;;
+	-h | --help) usage ;;
+	*) die "unknown option $1" ;;
+	esac
+done
+case "$emu" in
+qemu) fail_rc=35 ;;
+bochs) fail_rc=1 ;;
+*) die "--emu takes qemu or bochs" ;;
+esac
+require_kernel
+
+n=0
+failed=0
+log=$(mktemp "${TMPDIR:-/tmp}/keel-selftest.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+# check NAME CPUS CMDLINE PATTERN...: boots, expects the failure exit code and every
+# PATTERN (grep -E) in the serial log.
+check() {
+	local name=$1 cpus=$2 cmdline=$3 rc=0 why=""
+	shift 3
+	n=$((n + 1))
+	"$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout 60 --cmdline "$cmdline" \
+		--log "$log" >/dev/null 2>&1 || rc=$?
+	[ "$rc" = "$fail_rc" ] || why="exit code $rc, expected $fail_rc"
+	for pat in "$@"; do
+		[ -n "$why" ] && break
+		grep -Eq -- "$pat" "$log" || why="no line matching /$pat/"
+	done
+	if [ -z "$why" ]; then
+		echo "ok $n - selftest-$emu: $name"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - selftest-$emu: $name # $why"
+		tail -n 20 "$log" | sed 's/^/# /'
+	fi
+}
+
+check page_fault_dumped 1 "crash=pf" \
+	'#PF page fault \(vector 14\) error 0x2' 'CR2 0000000000001000' \
+	'page fault: not present, write' 'backtrace:' '#0 [0-9a-f]+ crash_write_unmapped\+' \
+	'kmain\+0x' '^KEEL-VERDICT: FAIL'
+check invalid_opcode_dumped 1 "crash=ud" '#UD invalid opcode \(vector 6\)' \
+	'crash_selftest\+0x' '^KEEL-VERDICT: FAIL'
+check check_failure_panics 1 "crash=panic" \
+	'KEEL PANIC on CPU 0: arch/x86_64/crash.c:[0-9]+: CHECK\(.*\) failed' \
+	'panic_at\+0x' '^KEEL-VERDICT: FAIL'
+check hung_test_ends_by_watchdog 1 "crash=hang watchdog=1" \
+	'not ok - crash=hang # watchdog: no result after 1 s' '^KEEL-VERDICT: FAIL \(watchdog\)'
+check hung_cpu_with_irqs_off_seen_by_other_cpu 2 "crash=hang-irqoff watchdog=1" \
+	'# watchdog: no result after 1 s \(seen from CPU 1\)' '^KEEL-VERDICT: FAIL \(watchdog\)'
+check bad_cmdline_refused 1 "bogus=1 loglevel=9" \
+	"bad option 'bogus=1': unknown option" "bad option 'loglevel=9': out of range" \
+	'known options:' '^KEEL-VERDICT: FAIL \(bad command line\)'
+check no_matching_test_fails 1 "test=no_such_test" \
+	"no test matches 'no_such_test'" '^KEEL-VERDICT: FAIL 0 passed'
+
+echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]
