@@ -74,7 +74,12 @@ function fail(why) { print "not ok - " label ": " why; failed++; bad = 1 }
 	next
 }
 /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; has_plan = 1; next }
-/^KEEL-VERDICT: (PASS|FAIL) [0-9]+ passed, [0-9]+ failed/ { verdict = $2; v_pass = $3 + 0; v_fail = $5 + 0; next }
+# "KEEL-VERDICT: PASS 40 passed, 0 failed, 1 skipped": skipped tests print "ok ... # SKIP".
+/^KEEL-VERDICT: (PASS|FAIL) [0-9]+ passed, [0-9]+ failed/ {
+	verdict = $2; v_pass = $3 + 0; v_fail = $5 + 0
+	if ($8 == "skipped") v_pass += $7 + 0
+	next
+}
 /^KEEL-VERDICT: / { other_verdict = $0; next }
 /^KEEL PANIC/ { if (panic == "") panic = $0 }
 END {

@@ -52,7 +52,7 @@ static void direct_map_extend(void)
 	uint64_t end = MIN(ram_end(), DIRECT_MAP_MAX), pa = GiB(4);
 	unsigned pool_used = 0;
 	for (; pa < end; pa += GiB(1)) {
-		uint64_t *slot = &boot_pdpt_low[pa / GiB(1)];
+		uint64_t *slot = (uint64_t *)boot_sym_kva(boot_pdpt_low) + pa / GiB(1);
 		if (gb_pages) {
 			*slot = pa | PTE_P | PTE_W | PTE_PS | PTE_NX;
 			continue;
@@ -82,7 +82,7 @@ void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa)
 	enable_nx();
 	direct_map_extend();
 	/* The identity map was only for the jump to the higher half. */
-	uint64_t *pml4 = pa_to_kva(kva_to_pa(boot_pml4));
+	uint64_t *pml4 = boot_sym_kva(boot_pml4);
 	pml4[0] = 0;
 	write_cr3(read_cr3());
 }

@@ -1,6 +1,22 @@
 /* x86-64 start-up that needs the heap: ACPI, APIC, timers, the other CPUs. */
+#include <arch/acpi.h>
+#include <arch/apic.h>
+#include <arch/x86.h>
 #include <keel/kernel.h>
+#include <keel/smp.h>
+#include <keel/time.h>
 
+/*
+ * Order: the MADT first (CPUs, APIC address); the APIC before interrupts are ever
+ * enabled (it masks the 8259s, which the BIOS left over the exception vectors); the
+ * clock before anything waits (it calibrates the APIC timer and starts the tick);
+ * then the APs, which need the calibrated INIT/SIPI delays. Interrupts are on after.
+ */
 void arch_late_init(void)
 {
+	acpi_init();
+	apic_init_bsp();
+	time_init();
+	smp_start_aps();
+	sti();
 }

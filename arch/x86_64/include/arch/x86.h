@@ -142,6 +142,13 @@ static inline void *pa_to_kva(paddr_t pa)
 {
 	return (void *)(pa.v + DIRECT_MAP_BASE);
 }
+/* Symbols of boot.asm's .boot section are linked at their physical address (the identity
+ * map is gone after start-up): reach them through the direct map. */
+static inline void *boot_sym_kva(const void *sym)
+{
+	return pa_to_kva(PA((uint64_t)sym));
+}
+
 /* Works for direct-map addresses and for the kernel image. */
 static inline paddr_t kva_to_pa(const void *p)
 {
