@@ -20,7 +20,7 @@ KCFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-ffreestanding -fno-pic -fno-pie -mcmodel=kernel -mno-red-zone \
 	-mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
 	-fno-optimize-sibling-calls -fno-strict-aliasing -fno-common \
-	-Iinclude -I$(ARCH_DIR)/include -DKEEL_DEBUG -MMD -MP
+	-Iinclude -Ikernel -I$(ARCH_DIR)/include -DKEEL_DEBUG -MMD -MP
 LDFLAGS  := -n -nostdlib --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T $(ARCH_DIR)/linker.ld
 
 # Reruns of `make test` rebuild only what changed.

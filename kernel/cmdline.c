@@ -42,9 +42,12 @@ static bool next_token(const char **pos, struct token *t)
 
 static const struct cmdline_opt *opt_find(const char *key, size_t len)
 {
-	for (const struct cmdline_opt *o = __cmdline_opts_start; o < __cmdline_opts_end; o++)
+	size_t n = SECTION_COUNT(__cmdline_opts_start, __cmdline_opts_end);
+	for (size_t i = 0; i < n; i++) {
+		const struct cmdline_opt *o = &__cmdline_opts_start[i];
 		if (strlen(o->key) == len && !strncmp(o->key, key, len))
 			return o;
+	}
 	return NULL;
 }
 
@@ -109,8 +112,10 @@ static bool token_valid(const struct cmdline_opt *o, const struct token *t, cons
 static void list_options(void)
 {
 	printk(KERN_ERR "cmdline: known options:\n");
-	for (const struct cmdline_opt *o = __cmdline_opts_start; o < __cmdline_opts_end; o++)
-		printk(KERN_ERR "  %-12s %s\n", o->key, o->help);
+	size_t n = SECTION_COUNT(__cmdline_opts_start, __cmdline_opts_end);
+	for (size_t i = 0; i < n; i++)
+		printk(KERN_ERR "  %-12s %s\n", __cmdline_opts_start[i].key,
+		       __cmdline_opts_start[i].help);
 }
 
 int cmdline_parse(void)

@@ -12,6 +12,7 @@
 #include <keel/watchdog.h>
 
 extern const struct ktest __ktests_start[], __ktests_end[];
+#define KTEST_COUNT SECTION_COUNT(__ktests_start, __ktests_end)
 
 CMDLINE_OPT(test, "test", CMDLINE_STR, 0, 0, "run kernel tests matching GLOB[,GLOB]");
 
@@ -76,8 +77,8 @@ void ktest_fail(struct ktest_ctx *t, const char *file, int line, const char *fmt
 static unsigned count_selected(const char *globs)
 {
 	unsigned n = 0;
-	for (const struct ktest *k = __ktests_start; k < __ktests_end; k++)
-		n += ktest_selected(globs, k->name);
+	for (size_t i = 0; i < KTEST_COUNT; i++)
+		n += ktest_selected(globs, __ktests_start[i].name);
 	return n;
 }
 
@@ -85,9 +86,10 @@ __noreturn void ktest_run_all(const char *globs)
 {
 	unsigned total = count_selected(globs), passed = 0, failed = 0, skipped = 0, n = 0;
 	printk("ktest: running %u of %u tests matching '%s'\n", total,
-	       (unsigned)(__ktests_end - __ktests_start), globs);
+	       (unsigned)KTEST_COUNT, globs);
 	printk("1..%u\n", total);
-	for (const struct ktest *k = __ktests_start; k < __ktests_end; k++) {
+	for (size_t i = 0; i < KTEST_COUNT; i++) {
+		const struct ktest *k = &__ktests_start[i];
 		if (!ktest_selected(globs, k->name))
 			continue;
 		struct ktest_ctx ctx = { 0 };

@@ -8,6 +8,7 @@
  */
 #include <arch/acpi.h>
 #include <arch/apic.h>
+#include "kmap.h"
 #include <arch/cpu.h>
 #include <arch/time.h>
 #include <arch/x86.h>
@@ -135,40 +136,6 @@ static void pic_disable(void)
 	}
 }
 
-/*
- * Makes the direct-map leaf covering pa uncacheable (PCD|PWT: PAT entry 3, UC, with
- * the power-on PAT; SDM Vol 3A 13.12.3 "Selecting a Memory Type from the PAT").
- * The APIC registers must be UC (SDM Vol 3A 11.4.1); firmware MTRRs usually already
- * make 0xFEC00000-0xFEFFFFFF UC, this does not rely on it. The 2 MiB leaf there holds
- * only I/O APIC, HPET and local APIC MMIO, never RAM. Must run before other CPUs use
- * the mapping. Temporary until the page-table engine offers a cache-type API: a
- * rebuild of the direct map must keep these bits.
- */
-static void mmio_set_uncached(paddr_t pa)
-{
-	uint64_t va = (uint64_t)pa_to_kva(pa);
-	uint64_t *table = pa_to_kva(PA(read_cr3() & APIC_BASE_ADDR_MASK));
-	for (int shift = 39; shift >= 12; shift -= 9) {
-		uint64_t *e = &table[(va >> shift) & 511];
-		if (!(*e & 1)) {
-			printk(KERN_WARN "apic: %llx not in the direct map\n",
-			       (unsigned long long)pa.v);
-			return;
-		}
-		if (shift == 30 && (*e & (1u << 7))) {
-			printk(KERN_WARN "apic: MMIO in a 1 GiB direct-map page; cache type left "
-					 "to the MTRRs\n");
-			return;
-		}
-		if (shift == 12 || (*e & (1u << 7))) {
-			*e |= (1u << 3) | (1u << 4); /* PWT, PCD */
-			invlpg(va);
-			return;
-		}
-		table = pa_to_kva(PA(*e & APIC_BASE_ADDR_MASK));
-	}
-}
-
 static bool want_x2apic(bool cpu_has)
 {
 	char mode[16] = "";
@@ -247,7 +214,8 @@ void apic_init_bsp(void)
 		       "apic: MADT says LAPIC at %llx, IA32_APIC_BASE %llx; using the MSR\n",
 		       (unsigned long long)acpi_info.lapic_base.v, (unsigned long long)pa.v);
 	if (!x2apic) {
-		mmio_set_uncached(pa);
+		/* The APIC registers must be UC (SDM Vol 3A 11.4.1), whatever the MTRRs say. */
+		kmap_set_uncached(pa, PAGE_SIZE);
 		xapic_regs = pa_to_kva(pa);
 	}
 	apic_enable_mode();

@@ -118,9 +118,10 @@ static void catch_fire(struct trap_catch *c, struct trap_frame *tf)
 
 static bool extable_fixup(struct trap_frame *tf)
 {
-	for (const struct extable_entry *e = __extable_start; e < __extable_end; e++) {
-		if (e->fault_rip == tf->rip) {
-			tf->rip = e->fixup_rip;
+	size_t n = SECTION_COUNT(__extable_start, __extable_end);
+	for (size_t i = 0; i < n; i++) {
+		if (__extable_start[i].fault_rip == tf->rip) {
+			tf->rip = __extable_start[i].fixup_rip;
 			return true;
 		}
 	}

@@ -25,7 +25,7 @@ const char *trap_vector_name(unsigned v);
 
 KTEST(trap_divide_error_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	int v = RAISE(c, __asm__ __volatile__("xor %%ecx, %%ecx; div %%ecx" ::: "eax", "ecx",
 								       "edx"));
 	KT_ASSERT_EQ(v, 0);
@@ -34,7 +34,7 @@ KTEST(trap_divide_error_caught)
 
 KTEST(trap_debug_single_step_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	/* RFLAGS.TF: #DB after the next instruction (SDM Vol 3A 18.3.1.4). */
 	int v = RAISE(c, __asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; nop" ::: "cc"));
 	KT_ASSERT_EQ(v, 1);
@@ -43,13 +43,13 @@ KTEST(trap_debug_single_step_caught)
 
 KTEST(trap_breakpoint_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	KT_ASSERT_EQ(RAISE(c, __asm__ __volatile__("int3")), 3);
 }
 
 KTEST(trap_invalid_opcode_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	int v = RAISE(c, __asm__ __volatile__("ud2"));
 	KT_ASSERT_EQ(v, 6);
 	KT_ASSERT_EQ(c.error, 0);
@@ -57,7 +57,7 @@ KTEST(trap_invalid_opcode_caught)
 
 KTEST(trap_device_not_available_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	uint64_t cr0 = read_cr0();
 	write_cr0(cr0 | (1u << 3)); /* CR0.TS: next x87 instruction raises #NM */
 	int v = RAISE(c, __asm__ __volatile__("fnop"));
@@ -67,7 +67,7 @@ KTEST(trap_device_not_available_caught)
 
 KTEST(trap_general_protection_noncanonical)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	volatile uint64_t *p = (volatile uint64_t *)0x8000000000000000ull;
 	int v = RAISE(c, (void)*p);
 	KT_ASSERT_EQ(v, 13);
@@ -78,7 +78,7 @@ KTEST(trap_general_protection_noncanonical)
 KTEST(trap_stack_fault_not_present_ss)
 {
 	struct cpu *cpu = this_cpu();
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	cpu->gdt[5] = 0x00CF12000000FFFFull; /* writable data segment with P = 0 */
 	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ss" ::"r"(5 * 8)));
 	cpu->gdt[5] = 0;
@@ -88,7 +88,7 @@ KTEST(trap_stack_fault_not_present_ss)
 
 KTEST(trap_page_fault_reports_cr2_and_error)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	volatile uint64_t *p = (volatile uint64_t *)0x1234560ull; /* lower half: unmapped */
 	int v = RAISE(c, *p = 1);
 	KT_ASSERT_EQ(v, 14);
@@ -99,7 +99,7 @@ KTEST(trap_page_fault_reports_cr2_and_error)
 KTEST(trap_segment_not_present_caught)
 {
 	struct cpu *cpu = this_cpu();
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	cpu->gdt[5] = 0x00CF12000000FFFFull; /* data segment with P = 0 */
 	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ds" ::"r"(5 * 8)));
 	__asm__ __volatile__("mov %0, %%ds" ::"r"(SEL_KDATA));
@@ -110,7 +110,7 @@ KTEST(trap_segment_not_present_caught)
 
 KTEST(trap_simd_exception_caught)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	uint64_t cr4 = read_cr4();
 	write_cr4(cr4 | CR4_OSFXSR | CR4_OSXMMEXCPT);
 	uint32_t mxcsr = 0x1F80 & ~(1u << 9); /* unmask divide-by-zero */
@@ -130,7 +130,7 @@ KTEST(trap_simd_exception_caught)
 
 KTEST(trap_software_vectors_reported)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	KT_ASSERT_EQ(RAISE(c, __asm__ __volatile__("int $4")), 4);
 	KT_ASSERT_EQ(RAISE(c, __asm__ __volatile__("int $5")), 5);
 	KT_ASSERT(!strcmp(trap_vector_name(14), "#PF page fault"));
@@ -146,7 +146,7 @@ static bool on_ist(uint64_t rsp, int ist)
 
 KTEST(trap_nmi_gate_uses_ist_stack)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	KT_ASSERT_EQ(RAISE(c, __asm__ __volatile__("int $2")), 2);
 	KT_ASSERT(on_ist(c.fault_rsp, IST_NMI));
 }
@@ -158,7 +158,7 @@ KTEST(trap_nmi_gate_uses_ist_stack)
  */
 KTEST(trap_double_fault_on_ist_stack)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	struct __packed {
 		uint16_t limit;
 		uint64_t base;
@@ -194,7 +194,7 @@ KTEST(trap_fixup_probe_read_unmapped_returns_efault)
 KTEST(trap_fixup_rdmsr_unknown_msr_matches_cpu)
 {
 	const uint32_t msr = 0x12345678;
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	uint64_t raw = 0, val = 0xdead;
 	int v = RAISE(c, raw = rdmsr(msr));
 	int err = rdmsr_safe(msr, &val);
@@ -212,7 +212,7 @@ KTEST(trap_fixup_rdmsr_unknown_msr_matches_cpu)
 
 KTEST(trap_catch_disarmed_after_use)
 {
-	struct trap_catch c;
+	struct trap_catch c = { 0 };
 	KT_ASSERT_EQ(RAISE(c, __asm__ __volatile__("int3")), 3);
 	KT_ASSERT(this_cpu()->catch == NULL);
 }

@@ -4,7 +4,9 @@
 
 #include <keel/types.h>
 
+#ifndef __must_check /* static analysers may define it away (scripts/check.sh) */
 #define __must_check __attribute__((warn_unused_result))
+#endif
 #define __noreturn __attribute__((noreturn))
 #define __packed __attribute__((packed))
 #define __aligned(n) __attribute__((aligned(n)))
@@ -21,6 +23,11 @@
 #define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Entries between two linker-section bound symbols (compared as integers: the bounds are
+ * distinct objects to the compiler). */
+#define SECTION_COUNT(start, end) \
+	(((uintptr_t)(end) - (uintptr_t)(start)) / sizeof(*(start)))
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr)-__builtin_offsetof(type, member)))

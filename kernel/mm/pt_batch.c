@@ -1,0 +1,176 @@
+/*
+ * Page-table engine, part 3: node allocation, tables and flush batches (deferred
+ * freeing). A batch is private to the CPU that uses it; the flush hook it calls belongs
+ * to the TLB flusher (kernel/mm/tlb.c), which this file does not know.
+ */
+#include <keel/errno.h>
+#include <keel/spinlock.h>
+
+#include "epoch.h"
+#include "pt_internal.h"
+
+struct frame *pt_node_alloc(unsigned level)
+{
+	struct frame *n = frame_alloc(0, FRAME_PT_NODE);
+
+	if (!n)
+		return NULL;
+	spin_init(&n->lock);
+	n->flags = 0;
+	n->priv = level;
+	list_init(&n->link);
+	return n;
+}
+
+void pt_node_free_unpublished(struct frame *n)
+{
+	frame_free(n, 0);
+}
+
+static void pt_frame_leaf_get(void *ctx, paddr_t pa, unsigned level)
+{
+	(void)ctx;
+	(void)level;
+	frame_get(frame_of(pa));
+}
+
+static void pt_frame_leaf_put(void *ctx, paddr_t pa, unsigned level)
+{
+	struct frame *f = frame_of(pa);
+
+	(void)ctx;
+	(void)level;
+	if (frame_put(f))
+		frame_free(f, f->order);
+}
+
+const struct pt_leaf_ops pt_leaf_ops_frame = {
+	.get = pt_frame_leaf_get,
+	.put = pt_frame_leaf_put,
+	.ctx = NULL,
+};
+
+void pt_flush_batch_init(struct pt_flush_batch *b, const struct pt_flush_ops *ops, void *ctx)
+{
+	b->ops = ops;
+	b->ctx = ctx;
+	b->range_count = 0;
+	b->flush_all = false;
+	b->leaf_count = 0;
+	list_init(&b->nodes);
+	b->node_count = 0;
+	b->flush_count = 0;
+	b->leaf_put_count = 0;
+	b->node_free_count = 0;
+}
+
+bool pt_flush_batch_is_empty(const struct pt_flush_batch *b)
+{
+	return !b->range_count && !b->flush_all && !b->leaf_count && !b->node_count;
+}
+
+void pt_batch_add_range(struct pt_flush_batch *b, const struct pt_format *f, uint64_t lo,
+			uint64_t len)
+{
+	struct pt_flush_range *last = b->range_count ? &b->range[b->range_count - 1] : NULL;
+	vaddr_t va = pt_lin_to_va(f, lo);
+
+	if (b->flush_all)
+		return;
+	if (last && last->start.v + last->len == va.v) {
+		last->len += len;
+		return;
+	}
+	if (b->range_count == PT_FLUSH_RANGE_MAX) {
+		b->flush_all = true;
+		return;
+	}
+	b->range[b->range_count++] = (struct pt_flush_range){ .start = va, .len = len };
+}
+
+/* Runs the flush hook for what is recorded and drops the deferred leaf references. */
+static void pt_batch_flush_leaves(struct pt_flush_batch *b)
+{
+	if ((b->range_count || b->flush_all) && b->ops && b->ops->flush) {
+		b->ops->flush(b);
+		b->flush_count++;
+	}
+	b->range_count = 0;
+	b->flush_all = false;
+	for (unsigned i = 0; i < b->leaf_count; i++) {
+		const struct pt_deferred_leaf *d = &b->leaf[i];
+
+		d->ops->put(d->ops->ctx, d->pa, d->level);
+		b->leaf_put_count++;
+	}
+	b->leaf_count = 0;
+}
+
+void pt_batch_defer_leaf(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
+			 unsigned level)
+{
+	if (!ops)
+		return;
+	if (b->leaf_count == PT_FLUSH_LEAF_MAX)
+		pt_batch_flush_leaves(b);
+	b->leaf[b->leaf_count++] = (struct pt_deferred_leaf){ .pa = pa, .level = (uint8_t)level,
+							      .ops = ops };
+}
+
+void pt_batch_defer_node(struct pt_flush_batch *b, struct frame *n)
+{
+	list_push_back(&b->nodes, &n->link);
+	b->node_count++;
+}
+
+void pt_flush_batch_finish(struct pt_flush_batch *b)
+{
+	struct list_node *it, *tmp;
+
+	pt_batch_flush_leaves(b);
+	if (!b->node_count)
+		return;
+	epoch_synchronize();
+	list_for_each_safe(it, tmp, &b->nodes) {
+		list_remove(it);
+		frame_free(list_entry(it, struct frame, link), 0);
+		b->node_free_count++;
+	}
+	b->node_count = 0;
+}
+
+int pt_table_init(struct pt_table *t, const struct pt_format *fmt,
+		  const struct pt_leaf_ops *leaf_ops)
+{
+	CHECK(fmt->levels >= 1 && fmt->levels <= PT_MAX_LEVELS && pt_format_has_leaf(fmt, 1));
+	t->fmt = fmt;
+	t->leaf_ops = leaf_ops;
+	t->root = pt_node_alloc(fmt->levels);
+	return t->root ? 0 : -ENOMEM;
+}
+
+void pt_table_fini(struct pt_table *t, struct pt_flush_batch *b)
+{
+	const struct pt_format *f = t->fmt;
+	struct pt_dfs it;
+	enum pt_dfs_event ev;
+
+	/* Only the usable root entries belong to this table: a host user table's root
+	 * also holds the shared kernel half, which must not be walked or freed. */
+	uint64_t entry_span = pt_span(f, f->levels - 1);
+	pt_dfs_init(&it, f, t->root, f->levels, 0, f->top_first * entry_span,
+		    (f->top_last + 1ull) * entry_span);
+	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
+		if (ev == PT_DFS_LEAF)
+			pt_batch_defer_leaf(b, t->leaf_ops, it.entry.pa, it.level);
+		else if (ev == PT_DFS_EXIT)
+			pt_batch_defer_node(b, it.node);
+	}
+	b->flush_all = true;
+	t->root = NULL;
+}
+
+paddr_t pt_table_root_pa(const struct pt_table *t)
+{
+	return frame_pa(t->root);
+}

@@ -1,0 +1,148 @@
+/*
+ * Private helpers of the page-table engine (pt_*.c). Not for users of pt.h.
+ * Node memory is reached only through frame_kva(); entries are read and written with
+ * single 64-bit atomic accesses because hardware walkers and lock-free cursor descents
+ * read them concurrently.
+ */
+#ifndef KEEL_MM_PT_INTERNAL_H
+#define KEEL_MM_PT_INTERNAL_H
+
+#include <keel/check.h>
+#include <keel/frame.h>
+#include <keel/pt_format.h>
+
+#include "pt.h"
+
+/* frame.flags of a FRAME_PT_NODE: set (under the node lock) when the node is detached. */
+#define PT_NODE_STRAY 0x1u
+
+static inline uint64_t *pt_node_entries(const struct frame *n)
+{
+	return frame_kva(n);
+}
+
+static inline uint64_t pt_entry_load(const struct frame *n, unsigned idx)
+{
+	return __atomic_load_n(&pt_node_entries(n)[idx], __ATOMIC_ACQUIRE);
+}
+
+/* Release: a new node's contents and lock are visible before the entry naming it. */
+static inline void pt_entry_store(struct frame *n, unsigned idx, uint64_t raw)
+{
+	__atomic_store_n(&pt_node_entries(n)[idx], raw, __ATOMIC_RELEASE);
+}
+
+static inline bool pt_node_is_stray(const struct frame *n)
+{
+	return __atomic_load_n(&n->flags, __ATOMIC_RELAXED) & PT_NODE_STRAY;
+}
+
+static inline unsigned pt_index(const struct pt_format *f, unsigned level, uint64_t va)
+{
+	return (unsigned)(va >> f->shift[level]) & ((1u << f->index_bits[level]) - 1);
+}
+
+static inline uint64_t pt_size(const struct pt_format *f, unsigned level)
+{
+	return 1ull << f->shift[level];
+}
+
+/* Bytes a whole level-`level` node spans. */
+static inline uint64_t pt_span(const struct pt_format *f, unsigned level)
+{
+	return 1ull << (f->shift[level] + f->index_bits[level]);
+}
+
+static inline uint64_t pt_lin_mask(const struct pt_format *f)
+{
+	return (1ull << f->va_bits) - 1;
+}
+
+/* Canonical address of linear position lin (2^va_bits, an exclusive end, gives 0). */
+static inline vaddr_t pt_lin_to_va(const struct pt_format *f, uint64_t lin)
+{
+	if (f->sign_extend && lin == (1ull << f->va_bits))
+		return VA(0);
+	if (f->sign_extend && (lin >> (f->va_bits - 1)) & 1)
+		return VA(lin | ~pt_lin_mask(f));
+	return VA(lin);
+}
+
+static inline bool pt_va_is_canonical(const struct pt_format *f, uint64_t va)
+{
+	return pt_lin_to_va(f, va & pt_lin_mask(f)).v == va;
+}
+
+/* ---- explicit depth-first walker over the nodes of a subtree (pt_walk.c) */
+
+enum pt_dfs_event {
+	PT_DFS_DONE = 0,
+	PT_DFS_ENTER, /* it->node is a node being entered (pre-order) */
+	PT_DFS_LEAF, /* it->entry at it->va, level it->level, in it->node */
+	PT_DFS_EXIT, /* it->node has been fully visited (post-order) */
+};
+
+/*
+ * Visits the entries of the subtree rooted at a level-`top` node that intersect
+ * [lo, hi). Reads entries as it goes: the caller must own (lock) them or know them
+ * quiescent. It may unlock or queue a node on its EXIT event.
+ */
+struct pt_dfs {
+	const struct pt_format *fmt;
+	uint64_t lo, hi;
+	unsigned top, cur; /* start level; level of the node being scanned */
+	bool started, done;
+	bool tables_only; /* skip scanning level-1 nodes (they hold no tables): no LEAF events */
+	struct frame *stack[PT_MAX_LEVELS + 1];
+	uint64_t next[PT_MAX_LEVELS + 1]; /* next linear address to scan in stack[l] */
+	uint64_t end[PT_MAX_LEVELS + 1]; /* end of stack[l]'s scan */
+	/* the event's subject */
+	struct frame *node;
+	unsigned level;
+	unsigned idx; /* LEAF: entry index in node; ENTER: index in the parent */
+	uint64_t va; /* LEAF/ENTER: linear start of the entry */
+	struct pt_entry entry;
+};
+
+void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root,
+		 unsigned top, uint64_t base, uint64_t lo, uint64_t hi);
+enum pt_dfs_event pt_dfs_next(struct pt_dfs *it);
+
+/* ---- nodes and batches (pt_batch.c) */
+
+/* A zeroed level-`level` node with an initialised, unlocked lock, or NULL. */
+struct frame *pt_node_alloc(unsigned level);
+/* Frees a node that was never published. */
+void pt_node_free_unpublished(struct frame *n);
+void pt_batch_add_range(struct pt_flush_batch *b, const struct pt_format *f, uint64_t lo,
+			uint64_t len);
+void pt_batch_defer_leaf(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
+			 unsigned level);
+void pt_batch_defer_node(struct pt_flush_batch *b, struct frame *n);
+
+static inline void pt_leaf_get(const struct pt_table *t, paddr_t pa, unsigned level)
+{
+	if (t->leaf_ops)
+		t->leaf_ops->get(t->leaf_ops->ctx, pa, level);
+}
+
+/* ---- cursor internals shared by pt_walk.c and pt_cursor.c */
+
+/* Moves the position to va, climbing the path only as far as needed. */
+void pt_cursor_seek(struct pt_cursor *c, uint64_t va);
+/*
+ * Follows table entries down from c->level for c->va; on return c->level is the level
+ * of the first non-table entry, decoded into *e.
+ */
+void pt_cursor_descend(struct pt_cursor *c, struct pt_entry *e);
+/* End of a window of len bytes from the position, clipped to the range. */
+uint64_t pt_cursor_window_end(const struct pt_cursor *c, uint64_t len);
+/*
+ * Detaches the subtree under entry idx of the locked level-`level` node parent (which
+ * covers linear base): clears the entry, marks and unlocks every node of it, defers its
+ * leaves and nodes to the batch and records the flush. Returns the number of leaves.
+ */
+uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level,
+			  unsigned idx, uint64_t base);
+
+#endif

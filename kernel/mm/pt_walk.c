@@ -1,0 +1,330 @@
+/*
+ * Page-table engine, part 1: walking. The explicit depth-first walker, cursor
+ * begin/end (lock-free descent, node locking), positioning, query and find_next.
+ * Knows no format bits (pt_format.h) and no TLB instruction (pt_flush_batch).
+ *
+ * Lock order (global): node locks top-down, and among nodes of one level in address
+ * order, i.e. depth-first pre-order; taken only by pt_cursor_begin (and briefly, alone,
+ * by the lock-free descent when it installs a missing node). Nothing is waited for
+ * while node locks are held except other node locks and the batch's flush hook.
+ */
+#include <keel/errno.h>
+#include <keel/spinlock.h>
+
+#include "epoch.h"
+#include "pt_internal.h"
+
+static uint64_t pt_stray_retries; /* [a] statistics */
+
+uint64_t pt_stat_stray_retries(void)
+{
+	return __atomic_load_n(&pt_stray_retries, __ATOMIC_RELAXED);
+}
+
+void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root,
+		 unsigned top, uint64_t base, uint64_t lo, uint64_t hi)
+{
+	it->fmt = f;
+	it->lo = lo;
+	it->hi = hi;
+	it->top = top;
+	it->cur = top;
+	it->started = false;
+	it->done = false;
+	it->tables_only = false;
+	it->stack[top] = root;
+	it->next[top] = MAX(lo, base);
+	it->end[top] = MIN(hi, base + pt_span(f, top));
+	it->node = root;
+	it->level = top;
+	it->idx = 0;
+	it->va = base;
+}
+
+enum pt_dfs_event pt_dfs_next(struct pt_dfs *it)
+{
+	const struct pt_format *f = it->fmt;
+
+	if (!it->started) {
+		it->started = true;
+		return PT_DFS_ENTER;
+	}
+	while (!it->done) {
+		unsigned l = it->cur;
+		struct frame *n = it->stack[l];
+		uint64_t va = it->next[l], base;
+
+		if (va >= it->end[l] || (l == 1 && it->tables_only)) {
+			it->node = n;
+			it->level = l;
+			if (l == it->top)
+				it->done = true;
+			else
+				it->cur = l + 1;
+			return PT_DFS_EXIT;
+		}
+		base = ALIGN_DOWN(va, pt_size(f, l));
+		it->next[l] = base + pt_size(f, l);
+		it->idx = pt_index(f, l, va);
+		f->decode(pt_entry_load(n, it->idx), l, &it->entry);
+		if (it->entry.kind == PT_ENTRY_ABSENT)
+			continue;
+		it->va = base;
+		if (it->entry.kind == PT_ENTRY_LEAF) {
+			it->node = n;
+			it->level = l;
+			return PT_DFS_LEAF;
+		}
+		CHECK(l > 1);
+		it->cur = l - 1;
+		it->stack[l - 1] = frame_of(it->entry.pa);
+		it->next[l - 1] = MAX(it->lo, base);
+		it->end[l - 1] = MIN(it->hi, base + pt_size(f, l));
+		it->node = it->stack[l - 1];
+		it->level = l - 1;
+		return PT_DFS_ENTER;
+	}
+	return PT_DFS_DONE;
+}
+
+/*
+ * Converts a canonical [start, end) to linear positions, checking alignment,
+ * emptiness, canonical form, the canonical hole and the usable root indices.
+ */
+static int pt_range_to_lin(const struct pt_format *f, vaddr_t start, vaddr_t end,
+			   uint64_t *lo, uint64_t *hi)
+{
+	uint64_t last = end.v - 1; /* end 0 means 2^64 */
+	uint64_t top_size = pt_size(f, f->levels);
+
+	if (!IS_ALIGNED(start.v, PAGE_SIZE) || !IS_ALIGNED(end.v, PAGE_SIZE))
+		return -EINVAL;
+	if (end.v != 0 && end.v <= start.v)
+		return -EINVAL;
+	if (!pt_va_is_canonical(f, start.v) || !pt_va_is_canonical(f, last))
+		return -EINVAL;
+	if (f->sign_extend && ((start.v ^ last) >> (f->va_bits - 1)) & 1)
+		return -EINVAL; /* crosses the canonical hole */
+	*lo = start.v & pt_lin_mask(f);
+	*hi = (last & pt_lin_mask(f)) + 1;
+	if (*lo < f->top_first * top_size || *hi > (f->top_last + 1ull) * top_size)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Installs a fresh node under entry idx of n if it is still absent. Called by the
+ * lock-free descent with no other lock held. Returns false if n went stray or memory
+ * ran out (the descent then stops at n).
+ */
+static bool pt_install_child(struct pt_cursor *c, struct frame *n, unsigned level,
+			     unsigned idx)
+{
+	struct frame *child;
+	bool ok = false;
+
+	spin_lock(&n->lock);
+	if (pt_node_is_stray(n))
+		goto out_unlock;
+	if (pt_entry_load(n, idx) != 0) {
+		ok = true;
+		goto out_unlock;
+	}
+	child = pt_node_alloc(level - 1);
+	if (!child)
+		goto out_unlock;
+	pt_entry_store(n, idx, c->fmt->encode_table(frame_pa(child), level));
+	ok = true;
+out_unlock:
+	spin_unlock(&n->lock);
+	return ok;
+}
+
+/*
+ * Lock-free descent from the root to the lowest node holding every entry the cursor may
+ * have to change, creating missing nodes on the way. Stops above a leaf. Returns the node and
+ * sets *level. Inside an epoch section, so no node it reads can be freed meanwhile.
+ */
+static struct frame *pt_descend_lockfree(struct pt_cursor *c, unsigned *level)
+{
+	const struct pt_format *f = c->fmt;
+	struct frame *n = c->table->root;
+	unsigned l = f->levels;
+
+	/*
+	 * Go down only while the range lies inside one entry without covering all of it:
+	 * an entry the range covers whole may itself be replaced (huge leaf, detach), so
+	 * its node must be the one we lock.
+	 */
+	while (l > 1 && ALIGN_DOWN(c->start, pt_size(f, l)) ==
+				ALIGN_DOWN(c->end - 1, pt_size(f, l)) &&
+	       c->end - c->start < pt_size(f, l)) {
+		unsigned idx = pt_index(f, l, c->start);
+		struct pt_entry e;
+
+		f->decode(pt_entry_load(n, idx), l, &e);
+		if (e.kind == PT_ENTRY_TABLE) {
+			n = frame_of(e.pa);
+			l--;
+		} else if (e.kind == PT_ENTRY_LEAF || !pt_install_child(c, n, l, idx)) {
+			break;
+		}
+	}
+	*level = l;
+	return n;
+}
+
+/* Locks every existing node below the guard that intersects the range, in pre-order. */
+static void pt_lock_range(struct pt_cursor *c)
+{
+	unsigned g = c->guard_level;
+	uint64_t base = ALIGN_DOWN(c->start, pt_span(c->fmt, g));
+	struct pt_dfs it;
+	enum pt_dfs_event ev;
+
+	pt_dfs_init(&it, c->fmt, c->path[g], g, base, c->start, c->end);
+	it.tables_only = true;
+	(void)pt_dfs_next(&it); /* the guard itself: already locked */
+	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
+		if (ev == PT_DFS_ENTER)
+			spin_lock(&it.node->lock);
+	}
+}
+
+int pt_cursor_begin(struct pt_cursor *c, struct pt_table *t, vaddr_t start, vaddr_t end,
+		    struct pt_flush_batch *b)
+{
+	struct frame *guard;
+	unsigned level;
+	int err;
+
+	c->table = t;
+	c->fmt = t->fmt;
+	c->batch = b;
+	err = pt_range_to_lin(t->fmt, start, end, &c->start, &c->end);
+	if (err)
+		return err;
+	c->epoch_cpu = epoch_read_lock();
+	for (;;) {
+		guard = pt_descend_lockfree(c, &level);
+		spin_lock(&guard->lock);
+		if (!pt_node_is_stray(guard))
+			break;
+		spin_unlock(&guard->lock); /* detached under us: start again from the root */
+		__atomic_fetch_add(&pt_stray_retries, 1, __ATOMIC_RELAXED);
+	}
+	c->guard_level = level;
+	c->level = level;
+	c->path[level] = guard;
+	c->va = c->start;
+	pt_lock_range(c);
+	return 0;
+}
+
+void pt_cursor_end(struct pt_cursor *c)
+{
+	unsigned g = c->guard_level;
+	uint64_t base = ALIGN_DOWN(c->start, pt_span(c->fmt, g));
+	struct pt_dfs it;
+	enum pt_dfs_event ev;
+
+	pt_dfs_init(&it, c->fmt, c->path[g], g, base, c->start, c->end);
+	it.tables_only = true;
+	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
+		if (ev == PT_DFS_EXIT)
+			spin_unlock(&it.node->lock);
+	}
+	epoch_read_unlock(c->epoch_cpu);
+	c->table = NULL;
+}
+
+void pt_cursor_seek(struct pt_cursor *c, uint64_t va)
+{
+	while (c->level < c->guard_level &&
+	       ALIGN_DOWN(va, pt_span(c->fmt, c->level)) !=
+		       ALIGN_DOWN(c->va, pt_span(c->fmt, c->level)))
+		c->level++;
+	c->va = va;
+}
+
+void pt_cursor_descend(struct pt_cursor *c, struct pt_entry *e)
+{
+	const struct pt_format *f = c->fmt;
+
+	CHECK(c->va >= c->start && c->va < c->end);
+	for (;;) {
+		unsigned l = c->level;
+
+		f->decode(pt_entry_load(c->path[l], pt_index(f, l, c->va)), l, e);
+		if (e->kind != PT_ENTRY_TABLE)
+			return;
+		CHECK(l > 1);
+		c->path[l - 1] = frame_of(e->pa);
+		c->level = l - 1;
+	}
+}
+
+uint64_t pt_cursor_window_end(const struct pt_cursor *c, uint64_t len)
+{
+	return len >= c->end - c->va ? c->end : c->va + len;
+}
+
+vaddr_t pt_cursor_va(const struct pt_cursor *c)
+{
+	return pt_lin_to_va(c->fmt, c->va);
+}
+
+int pt_cursor_jump(struct pt_cursor *c, vaddr_t va)
+{
+	uint64_t lin = va.v & pt_lin_mask(c->fmt);
+
+	if (!IS_ALIGNED(va.v, PAGE_SIZE) || !pt_va_is_canonical(c->fmt, va.v) ||
+	    lin < c->start || lin >= c->end)
+		return -EINVAL;
+	pt_cursor_seek(c, lin);
+	return 0;
+}
+
+static void pt_fill_item(const struct pt_cursor *c, const struct pt_entry *e, unsigned level,
+			 struct pt_item *out)
+{
+	uint64_t size = pt_size(c->fmt, level);
+
+	*out = (struct pt_item){
+		.kind = e->kind == PT_ENTRY_LEAF ? PT_ITEM_LEAF : PT_ITEM_NONE,
+		.va = pt_lin_to_va(c->fmt, ALIGN_DOWN(c->va, size)),
+		.size = size,
+		.level = level,
+		.pa = e->kind == PT_ENTRY_LEAF ? e->pa : PA(0),
+		.prop = e->kind == PT_ENTRY_LEAF ? e->prop : (struct pt_prop){ 0 },
+	};
+}
+
+int pt_cursor_query(struct pt_cursor *c, struct pt_item *out)
+{
+	struct pt_entry e;
+
+	if (c->va >= c->end)
+		return -ENOENT;
+	pt_cursor_descend(c, &e);
+	pt_fill_item(c, &e, c->level, out);
+	return 0;
+}
+
+int pt_cursor_find_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
+{
+	uint64_t limit = pt_cursor_window_end(c, len);
+	struct pt_entry e;
+
+	while (c->va < limit) {
+		pt_cursor_descend(c, &e);
+		if (e.kind == PT_ENTRY_LEAF) {
+			pt_fill_item(c, &e, c->level, out);
+			return 0;
+		}
+		pt_cursor_seek(c, ALIGN_DOWN(c->va, pt_size(c->fmt, c->level)) +
+					  pt_size(c->fmt, c->level));
+	}
+	pt_cursor_seek(c, limit);
+	return -ENOENT;
+}

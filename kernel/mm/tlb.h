@@ -1,0 +1,104 @@
+/*
+ * The TLB flusher: turns one page-table operation's flush batch (kernel/mm/pt.h) into
+ * the fewest TLB invalidations that make it visible everywhere, for one vm_space.
+ *
+ * Per dispatch (one per operation, unless the engine flushes early because
+ * PT_FLUSH_LEAF_MAX references are waiting):
+ *  1. the space's flush generation is bumped (CPUs that may cache the space but do not
+ *     run it now flush everything when they next activate it: vm_space_activate);
+ *  2. the running CPU flushes itself if it runs the space;
+ *  3. the other CPUs running the space get ONE smp_call (wait = true): the hook returns
+ *     only after every target has flushed, so the engine frees removed frames and nodes
+ *     only after all acknowledgements.
+ * Host spaces flush the recorded ranges page by page up to tlb_flush_pages_max pages,
+ * else everything; guest EPT spaces always flush everything (INVEPT has no
+ * per-address form). The engine itself gives up on the list past PT_FLUSH_RANGE_MAX
+ * (32) separate ranges.
+ *
+ * This file knows no x86 instruction: the arch_* hooks below do the work.
+ */
+#ifndef KEEL_MM_TLB_H
+#define KEEL_MM_TLB_H
+
+#include <keel/compiler.h>
+#include <keel/types.h>
+
+#include "pt.h"
+
+struct vm_space;
+
+/*
+ * Threshold between a per-page and a full flush of a host space, in 4 KiB pages summed
+ * over the batch's ranges. Above it, one full flush is cheaper than the INVLPGs plus the
+ * refills they spare (Linux uses 33). To be measured: the benchmark may change
+ * tlb_flush_pages_max at run time; this is only its initial value.
+ */
+#ifndef TLB_FLUSH_PAGES_MAX
+#define TLB_FLUSH_PAGES_MAX 32
+#endif
+extern uint64_t tlb_flush_pages_max;
+
+/*
+ * Counters, all atomic, kept per space and globally (tlb_stats_global):
+ *  dispatch_count      flush hook calls (one per operation that removed or changed leaves)
+ *  call_count          cross-CPU calls sent (smp_call invocations, at most one per dispatch)
+ *  ipi_count           target CPUs of those calls
+ *  range_flush_count   arch_tlb_flush_range calls, on any CPU
+ *  full_flush_count    arch_tlb_flush_all calls, on any CPU (lazy ones included)
+ *  lazy_flush_count    full flushes done at activation because of the generation
+ */
+struct tlb_stats {
+	uint64_t dispatch_count;
+	uint64_t call_count;
+	uint64_t ipi_count;
+	uint64_t range_flush_count;
+	uint64_t full_flush_count;
+	uint64_t lazy_flush_count;
+};
+
+extern struct tlb_stats tlb_stats_global;
+
+/* Untorn snapshot of a counter block (each counter read atomically). */
+void tlb_stats_read(const struct tlb_stats *src, struct tlb_stats *out);
+
+/* The flush hook of every vm_space batch; b->ctx is the struct vm_space. */
+extern const struct pt_flush_ops tlb_flush_ops;
+
+/* Starts a batch whose flushes go to space s. */
+void tlb_batch_init(struct pt_flush_batch *b, struct vm_space *s);
+
+/*
+ * For vm_space_activate: marks the running CPU as running s, then flushes lazily: if
+ * this CPU may hold translations of s older than the space's flush generation (it ran s
+ * before and a dispatch since may have skipped it), flushes everything of s here.
+ * Records the generation as synced. Never waits; any interrupt state.
+ */
+void tlb_activate(struct vm_space *s);
+
+/*
+ * For vm_space_fini, before the table is freed: every CPU that may cache s (running it
+ * or not) flushes everything of it, with one cross-call, so its tag (PCID/VPID/EPTP)
+ * can be reused by another space without stale entries. No CPU may run s. Waits.
+ */
+void tlb_retire(struct vm_space *s);
+
+/*
+ * Arch hooks (arch/x86_64 in the kernel, tests/host/fake_tlb.c in host tests). Each acts
+ * on the RUNNING CPU only, for space s (tagged by s->tag, rooted at s->table), may run
+ * with interrupts disabled (from the cross-call handler) and must not block or take
+ * spinlocks other than in irqsave form.
+ *  arch_tlb_flush_range: drop translations of [va, va + len) (page-aligned, len > 0) of a
+ *    host space, and paging-structure caches above them (INVLPG per page, or INVPCID
+ *    individual-address when s's PCID is not the current one). Only called for
+ *    VM_SPACE_HOST_USER spaces.
+ *  arch_tlb_flush_all: drop every translation of s: host spaces CR3 reload / INVPCID
+ *    single-context for s->tag; guest spaces single-context INVEPT for s's EPTP plus
+ *    single-context INVVPID for s->tag when VPIDs are used. Decide from s->kind.
+ *  arch_vm_space_load: make s the CPU's current space of its kind (CR3 with PCID and
+ *    no-flush bit for host spaces; EPTP/VPID into the current VMCS for guest spaces).
+ */
+void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len);
+void arch_tlb_flush_all(struct vm_space *s);
+void arch_vm_space_load(struct vm_space *s);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * Fake arch for host tests (see fake_arch.h). The frame allocator is a bitmap over
+ * FAKE_FRAME_COUNT frames, first fit for naturally aligned blocks, under one pthread
+ * mutex: slow but simple and obviously right. Freed page-table nodes are poisoned, so
+ * a walker reading a node after it was freed reads garbage and trips a CHECK.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <keel/check.h>
+#include <keel/errno.h>
+
+#include "fake_arch.h"
+
+static uint8_t *fake_mem; /* host backing of the fake RAM */
+static struct frame fake_frames[FAKE_FRAME_COUNT];
+static uint64_t fake_bitmap[FAKE_FRAME_COUNT / 64];
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fake_in_use, fake_nodes;
+static long fake_fail_countdown = -1;
+static uint64_t fake_relaxes;
+static __thread unsigned fake_cpu;
+
+void fake_arch_init(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	if (!fake_mem) {
+		fake_mem = mmap(NULL, (size_t)FAKE_FRAME_COUNT * PAGE_SIZE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		CHECK(fake_mem != MAP_FAILED);
+	}
+	fake_fail_countdown = -1;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+void fake_arch_set_cpu(unsigned cpu)
+{
+	CHECK(cpu < MAX_CPUS);
+	fake_cpu = cpu;
+}
+
+unsigned arch_cpu_id(void)
+{
+	return fake_cpu;
+}
+
+unsigned long arch_irq_save(void)
+{
+	return 0;
+}
+
+void arch_irq_restore(unsigned long flags)
+{
+	(void)flags;
+}
+
+bool arch_irqs_enabled(void)
+{
+	return true;
+}
+
+void arch_cpu_relax(void)
+{
+	__atomic_fetch_add(&fake_relaxes, 1, __ATOMIC_RELAXED);
+	sched_yield(); /* host threads may outnumber cores */
+}
+
+uint64_t fake_relax_count(void)
+{
+	return __atomic_load_n(&fake_relaxes, __ATOMIC_RELAXED);
+}
+
+void *arch_pa_to_kva(paddr_t pa)
+{
+	CHECK(pa.v >= FAKE_PA_BASE && pa.v < FAKE_PA_BASE + (uint64_t)FAKE_FRAME_COUNT * PAGE_SIZE);
+	return fake_mem + (pa.v - FAKE_PA_BASE);
+}
+
+paddr_t arch_kva_to_pa(const void *kva)
+{
+	const uint8_t *p = kva;
+
+	CHECK(p >= fake_mem && p < fake_mem + (size_t)FAKE_FRAME_COUNT * PAGE_SIZE);
+	return PA(FAKE_PA_BASE + (uint64_t)(p - fake_mem));
+}
+
+struct frame *frame_of(paddr_t pa)
+{
+	uint64_t i = (pa.v - FAKE_PA_BASE) >> PAGE_SHIFT;
+
+	CHECK(pa.v >= FAKE_PA_BASE && i < FAKE_FRAME_COUNT);
+	return &fake_frames[i];
+}
+
+paddr_t frame_pa(const struct frame *f)
+{
+	return PA(FAKE_PA_BASE + ((uint64_t)(f - fake_frames) << PAGE_SHIFT));
+}
+
+static bool fake_range_free(uint64_t first, uint64_t count)
+{
+	for (uint64_t i = first; i < first + count; i++) {
+		if (fake_bitmap[i / 64] & (1ull << (i % 64)))
+			return false;
+	}
+	return true;
+}
+
+static void fake_range_mark(uint64_t first, uint64_t count, bool used)
+{
+	for (uint64_t i = first; i < first + count; i++) {
+		if (used)
+			fake_bitmap[i / 64] |= 1ull << (i % 64);
+		else
+			fake_bitmap[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* First free naturally aligned block of 2^order frames, or -1. Lock held. */
+static int64_t fake_find(unsigned order)
+{
+	uint64_t count = 1ull << order;
+
+	for (uint64_t i = 0; i < FAKE_FRAME_COUNT; i += count) {
+		if (order == 0 && fake_bitmap[i / 64] == ~0ull) {
+			i += 63; /* whole word used */
+			continue;
+		}
+		if (fake_range_free(i, count))
+			return (int64_t)i;
+	}
+	return -1;
+}
+
+struct frame *frame_alloc(unsigned order, enum frame_type type)
+{
+	struct frame *f = NULL;
+	int64_t i;
+
+	CHECK(order <= FRAME_ORDER_MAX && type != FRAME_FREE);
+	pthread_mutex_lock(&fake_lock);
+	if (fake_fail_countdown == 0)
+		goto out;
+	if (fake_fail_countdown > 0)
+		fake_fail_countdown--;
+	i = fake_find(order);
+	if (i < 0)
+		goto out;
+	fake_range_mark((uint64_t)i, 1ull << order, true);
+	fake_in_use += 1ull << order;
+	fake_nodes += type == FRAME_PT_NODE;
+	f = &fake_frames[i];
+	memset(f, 0, sizeof(*f));
+	f->refcount = 1;
+	f->type = (uint8_t)type;
+	f->order = (uint8_t)order;
+	spin_init(&f->lock);
+	list_init(&f->link);
+	memset(fake_mem + ((uint64_t)i << PAGE_SHIFT), 0, PAGE_SIZE << order);
+out:
+	pthread_mutex_unlock(&fake_lock);
+	return f;
+}
+
+void frame_free(struct frame *f, unsigned order)
+{
+	uint64_t i = (uint64_t)(f - fake_frames);
+
+	CHECK(i < FAKE_FRAME_COUNT && f->type != FRAME_FREE && f->order == order);
+	CHECK(f->refcount <= 1);
+	pthread_mutex_lock(&fake_lock);
+	CHECK(!fake_range_free(i, 1ull << order) && (i & ((1ull << order) - 1)) == 0);
+	if (f->type == FRAME_PT_NODE) {
+		fake_nodes--;
+		memset(fake_mem + (i << PAGE_SHIFT), 0xdb, PAGE_SIZE); /* poison */
+	}
+	f->type = FRAME_FREE;
+	fake_range_mark(i, 1ull << order, false);
+	fake_in_use -= 1ull << order;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+uint64_t frame_free_count(void)
+{
+	return FAKE_FRAME_COUNT - fake_frames_in_use();
+}
+
+uint64_t frame_total_count(void)
+{
+	return FAKE_FRAME_COUNT;
+}
+
+uint64_t fake_frames_in_use(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&fake_lock);
+	n = fake_in_use;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
+}
+
+uint64_t fake_pt_nodes_in_use(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&fake_lock);
+	n = fake_nodes;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
+}
+
+void fake_fail_after(long n)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_fail_countdown = n;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+void fake_fail_off(void)
+{
+	fake_fail_after(-1);
+}
+
+void panic_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "PANIC at %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+const char *errno_name(int err)
+{
+	switch (err) {
+	case 0: return "0";
+	case -ENOMEM: return "-ENOMEM";
+	case -EINVAL: return "-EINVAL";
+	case -EEXIST: return "-EEXIST";
+	case -ENOENT: return "-ENOENT";
+	case -ENOTSUP: return "-ENOTSUP";
+	case -EBUSY: return "-EBUSY";
+	default: return "-E?";
+	}
+}
