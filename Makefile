@@ -121,3 +121,19 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(OBJS:.o=.d)
+
+# ---- guests (vmm work, issue 4): tiny flat 64-bit guests in build/guest/*.bin.
+# The uapi header's #define lines become a NASM include.
+GUEST_SRCS := $(wildcard guest/*.asm)
+GUEST_BINS := $(GUEST_SRCS:guest/%.asm=$(BUILD)/guest/%.bin)
+.PHONY: guests
+guests: $(GUEST_BINS)
+kernel: $(GUEST_BINS)
+
+$(BUILD)/guest/keel_hypercall.inc: include/uapi/keel_hypercall.h
+	@mkdir -p $(dir $@)
+	$(Q)grep '^#define' $< | sed 's/\/\*.*//; s/^#define/%define/' > $@
+
+$(BUILD)/guest/%.bin: guest/%.asm guest/lib.inc $(BUILD)/guest/keel_hypercall.inc | $(BUILD)/.nasm-ok
+	@echo '  NASM  $<'
+	$(Q)$(NASM) -f bin -Iguest/ -I$(BUILD)/guest/ -o $@ $<

@@ -27,6 +27,14 @@ static void print_memory(void)
 		       (unsigned long long)boot_info.mods[i].end.v);
 }
 
+/* The VMX side (vmm/) overrides these; a kernel built without it still links. */
+__attribute__((weak)) void vmm_init(void)
+{
+}
+__attribute__((weak)) void vmm_run_guests(void)
+{
+}
+
 void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 {
 	console_init();
@@ -43,11 +51,13 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	frame_init(&boot_info);
 	arch_late_init();
 	crash_selftest();
+	vmm_init();
 
 	char globs[256];
 	if (cmdline_get_str("test", globs, sizeof(globs)))
 		ktest_run_all(globs);
-	printk("Keel is up. No guests to run yet (see README: VMX guests are the next step).\n");
+	vmm_run_guests();
+	printk("Keel is up.\n");
 	printk("KEEL-DONE\n");
 	arch_exit(true);
 }

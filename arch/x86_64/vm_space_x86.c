@@ -2,8 +2,10 @@
  * x86-64 side of vm_space (kernel/mm/tlb.h hooks): loading a host space into CR3 and
  * dropping its translations on this CPU. PCIDs are not used yet: every CR3 write
  * flushes the non-global TLB, so a space that is not loaded here has nothing cached
- * here and its flushes are no-ops. Guest (EPT) spaces need VMX, which is not built
- * yet (issue 4): their hooks refuse with a CHECK until then.
+ * here and its flushes are no-ops. Guest (EPT) spaces: loading writes the EPTP and
+ * VPID into the current VMCS (vmm/ keeps the vCPU's VMCS current around activation);
+ * flushing is INVEPT for that EPTP plus INVVPID for the space's VPID (SDM Vol 3C 29.4.3
+ * "Invalidating Cached Translation Information", 31.3 INVEPT/INVVPID).
  */
 #include <arch/x86.h>
 #include <keel/check.h>
@@ -38,9 +40,61 @@ static void share_kernel_half(struct vm_space *s)
 		memcpy(&root[256], &kernel[256], 256 * sizeof(uint64_t));
 }
 
+struct ept_flush_caps ept_flush_caps;
+
+uint64_t ept_eptp(paddr_t root)
+{
+	/* bits 2:0 memory type 6 (WB), 5:3 walk length - 1, 6 A/D enable (25.6.11) */
+	return root.v | 6 | (3u << 3) | (ept_flush_caps.ad ? 1u << 6 : 0);
+}
+
+/* INVEPT/INVVPID types (SDM Vol 3C 31.3): 1 single-context, 2 all-context. */
+static void invept(unsigned type, uint64_t eptp)
+{
+	struct {
+		uint64_t eptp, zero;
+	} desc = { eptp, 0 };
+	__asm__ __volatile__("invept %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
+}
+
+static void invvpid(unsigned type, uint16_t vpid)
+{
+	struct {
+		uint64_t vpid, addr;
+	} desc = { vpid, 0 };
+	__asm__ __volatile__("invvpid %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
+}
+
+/* VMCS field encodings (SDM Vol 3D appendix B): VPID, EPT pointer. */
+#define VMCS_VPID_FIELD 0x0000ull
+#define VMCS_EPTP_FIELD 0x201Aull
+
+static void ept_load(struct vm_space *s)
+{
+	uint64_t eptp = ept_eptp(vm_space_root_pa(s));
+	uint64_t vpid = s->tag;
+	__asm__ __volatile__("vmwrite %0, %1" ::"r"(eptp), "r"(VMCS_EPTP_FIELD) : "cc");
+	if (vpid)
+		__asm__ __volatile__("vmwrite %0, %1" ::"r"(vpid), "r"(VMCS_VPID_FIELD) : "cc");
+}
+
+/* A CPU outside VMX operation (CR4.VMXE clear) never ran a guest: nothing cached. */
+static void ept_flush_all(struct vm_space *s)
+{
+	if (!(read_cr4() & CR4_VMXE))
+		return;
+	uint64_t eptp = ept_eptp(vm_space_root_pa(s));
+	invept(ept_flush_caps.invept_single ? 1 : 2, eptp);
+	if (s->tag && ept_flush_caps.invvpid)
+		invvpid(ept_flush_caps.invvpid_single ? 1 : 2, (uint16_t)s->tag);
+}
+
 void arch_vm_space_load(struct vm_space *s)
 {
-	CHECK(s->kind == VM_SPACE_HOST_USER); /* EPT spaces are loaded by the VMCS (issue 4) */
+	if (s->kind == VM_SPACE_GUEST_EPT) {
+		ept_load(s);
+		return;
+	}
 	share_kernel_half(s);
 	write_cr3(vm_space_root_pa(s).v);
 }
@@ -61,7 +115,10 @@ void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len)
  */
 void arch_tlb_flush_all(struct vm_space *s)
 {
-	CHECK(s->kind == VM_SPACE_HOST_USER);
+	if (s->kind == VM_SPACE_GUEST_EPT) {
+		ept_flush_all(s);
+		return;
+	}
 	if (!is_loaded(s))
 		return;
 	if (cpumask_test(cpumask_read(&s->active), arch_cpu_id()))

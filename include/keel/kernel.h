@@ -19,4 +19,9 @@ void arch_late_init(void);
 /* Crashes on purpose when the command line says crash=KIND (tests the fatal path). */
 void crash_selftest(void);
 
+/* VMX start-up (VMXON everywhere, capability preflight) and running the guest= guests;
+ * vmm/ provides them, kernel/main.c has empty weak defaults. */
+void vmm_init(void);
+void vmm_run_guests(void);
+
 #endif

@@ -12,13 +12,17 @@
  * References. Each leaf holds one reference on its physical memory through the table's
  * struct pt_leaf_ops: get() when the leaf is written (map, map_range, copy_from, and for
  * each smaller leaf a split creates), put() only after the TLB flush that makes the
- * removal visible on every CPU (a split huge leaf is put() that way too). The caller
- * keeps its own reference; map does not consume it.
+ * removal visible on every CPU. A split is the exception: the huge leaf's reference is
+ * put() at once, after its first small leaf took one on the same pa, so the count never
+ * touches zero and the translation never changed. The caller keeps its own reference;
+ * map does not consume it.
  *
  * Concurrency. A cursor owns [start, end) of one table while it lives: cursors on
  * disjoint ranges run in parallel unless they share a table node (they then serialise on
  * that node's lock), overlapping ones wait for each other. pt_cursor_begin descends
- * lock-free to the lowest node covering the range, locks it and then every existing
+ * lock-free to the lowest node holding every entry the cursor might replace (so a range
+ * that is exactly one 2 MiB entry locks the node holding that entry, not the child
+ * below it), installing missing nodes on the way, locks it and then every existing
  * node below it that intersects the range, top-down and in address order (the global
  * lock order). Node locks are plain spinlocks taken with interrupts untouched: cursors
  * must not be used from interrupt handlers, and a cursor's thread must not migrate CPUs
@@ -45,9 +49,10 @@
 
 /*
  * How a table holds references on the memory its leaves map. get() runs under node
- * locks when a leaf is written; put() runs after the removal was flushed. `level` is the
- * leaf's level (its size is pt_format_level_size). When a huge leaf is split, each new
- * smaller leaf gets a get() and the huge leaf's reference is put() (deferred).
+ * locks when a leaf is written; put() runs after the removal was flushed (from the
+ * batch: possibly mid-operation under node locks, or in pt_flush_batch_finish). `level`
+ * is the leaf's level (its size is pt_format_level_size). When a huge leaf is split, each
+ * new smaller leaf gets a get() and then the huge leaf's reference is put() at once.
  */
 struct pt_leaf_ops {
 	void (*get)(void *ctx, paddr_t pa, unsigned level);

@@ -368,7 +368,8 @@ int pt_cursor_map_range(struct pt_cursor *c, uint64_t len, paddr_t pa, struct pt
 	struct pt_item item;
 	int err;
 
-	if (!len || !IS_ALIGNED(len | pa.v, PAGE_SIZE) || c->va >= c->end || len > c->end - c->va)
+	if (!len || !IS_ALIGNED(len | pa.v, PAGE_SIZE) || c->va >= c->end ||
+	    len > c->end - c->va || len > (1ull << c->fmt->pa_bits) - pa.v)
 		return -EINVAL;
 	err = pt_prepare_leaf(c, pa, PAGE_SIZE, prop, &raw);
 	if (err < 0)

@@ -62,62 +62,86 @@ static void map_all(struct pt_table *t, uint64_t base, uint64_t leaf, struct pt_
 	pt_cursor_end(&c);
 }
 
-static void bench_leaf(uint64_t leaf)
+/* One round of map/query/protect/unmap of SPACE with `leaf` leaves; ns in t[0..3]. */
+static void bench_round(uint64_t leaf, double t[4])
 {
-	struct pt_table t;
+	struct pt_table tab;
 	struct pt_flush_batch b;
 	struct pt_cursor c;
 	struct pt_item it;
-	uint64_t pages = SPACE / PAGE_SIZE, ptes = SPACE / leaf;
-	double t0, map, query, prot, unmap, ms = memset_ns(ptes * 8);
+	double t0;
 
-	CHECK(pt_table_init(&t, &pt_format_x86_64, NULL) == 0);
+	CHECK(pt_table_init(&tab, &pt_format_x86_64, NULL) == 0);
 	pt_flush_batch_init(&b, NULL, NULL);
 	t0 = now_ns();
-	map_all(&t, BASE, leaf, &b);
-	map = now_ns() - t0;
-
-	CHECK(pt_cursor_begin(&c, &t, VA(BASE), VA(BASE + SPACE), &b) == 0);
+	map_all(&tab, BASE, leaf, &b);
+	t[0] = now_ns() - t0;
+	CHECK(pt_cursor_begin(&c, &tab, VA(BASE), VA(BASE + SPACE), &b) == 0);
 	t0 = now_ns();
 	for (uint64_t off = 0; off < SPACE; off += leaf) {
 		CHECK(pt_cursor_jump(&c, VA(BASE + off)) == 0);
 		CHECK(pt_cursor_query(&c, &it) == 0 && it.kind == PT_ITEM_LEAF);
 	}
-	query = now_ns() - t0;
+	t[1] = now_ns() - t0;
 	CHECK(pt_cursor_jump(&c, VA(BASE)) == 0);
 	t0 = now_ns();
 	CHECK(pt_cursor_protect(&c, SPACE, clear_w, NULL) == 0);
-	prot = now_ns() - t0;
+	t[2] = now_ns() - t0;
 	CHECK(pt_cursor_jump(&c, VA(BASE)) == 0);
 	t0 = now_ns();
 	CHECK(pt_cursor_unmap(&c, SPACE) == 0);
 	pt_cursor_end(&c);
 	pt_flush_batch_finish(&b);
-	unmap = now_ns() - t0;
-
-	if (leaf == PAGE_SIZE) {
-		double mr;
-
-		t0 = now_ns();
-		CHECK(pt_cursor_begin(&c, &t, VA(BASE), VA(BASE + SPACE), &b) == 0);
-		/* pa off by 4K: map_range must use 4K leaves throughout */
-		CHECK(pt_cursor_map_range(&c, SPACE, PA(GiB(64) + PAGE_SIZE), rw) == 0);
-		pt_cursor_end(&c);
-		mr = now_ns() - t0;
-		printf("4K    leaves via map_range: %8.3f ns/page (%5.1fx memset)\n", mr / pages,
-		       mr / ms);
-		CHECK(pt_cursor_begin(&c, &t, VA(BASE), VA(BASE + SPACE), &b) == 0);
-		CHECK(pt_cursor_unmap(&c, SPACE) == 0);
-		pt_cursor_end(&c);
-		pt_flush_batch_finish(&b);
-	}
-	printf("%-5s leaves (%7" PRIu64 " PTEs): memset %8.3f ns/page | map %8.3f (%5.1fx) "
-	       "query %8.3f (%5.1fx) protect %8.3f (%5.1fx) unmap %8.3f (%5.1fx)\n",
-	       leaf == PAGE_SIZE ? "4K" : leaf == SIZE_2M ? "2M" : "1G", ptes, ms / pages,
-	       map / pages, map / ms, query / pages, query / ms, prot / pages, prot / ms,
-	       unmap / pages, unmap / ms);
-	pt_table_fini(&t, &b);
+	t[3] = now_ns() - t0;
+	pt_table_fini(&tab, &b);
 	pt_flush_batch_finish(&b);
+}
+
+/* map_range of SPACE with pa off by 4 KiB (so 4 KiB leaves throughout); ns. */
+static double bench_map_range(void)
+{
+	struct pt_table tab;
+	struct pt_flush_batch b;
+	struct pt_cursor c;
+	double t0, t;
+
+	CHECK(pt_table_init(&tab, &pt_format_x86_64, NULL) == 0);
+	pt_flush_batch_init(&b, NULL, NULL);
+	t0 = now_ns();
+	CHECK(pt_cursor_begin(&c, &tab, VA(BASE), VA(BASE + SPACE), &b) == 0);
+	CHECK(pt_cursor_map_range(&c, SPACE, PA(GiB(64) + PAGE_SIZE), rw) == 0);
+	pt_cursor_end(&c);
+	t = now_ns() - t0;
+	pt_table_fini(&tab, &b);
+	pt_flush_batch_finish(&b);
+	return t;
+}
+
+#define ROUNDS 5 /* best of: the host is shared, so the minimum is the honest figure */
+
+static void bench_leaf(uint64_t leaf)
+{
+	uint64_t pages = SPACE / PAGE_SIZE, ptes = SPACE / leaf;
+	double best[4] = { 1e18, 1e18, 1e18, 1e18 }, t[4], ms = memset_ns(ptes * 8);
+
+	for (int r = 0; r < ROUNDS; r++) {
+		bench_round(leaf, t);
+		for (int i = 0; i < 4; i++)
+			best[i] = MIN(best[i], t[i]);
+	}
+	printf("%-2s leaves (%6" PRIu64 " PTEs): memset %6.3f ns/page | map %7.3f (%5.1fx) "
+	       "query %7.3f (%5.1fx) protect %7.3f (%5.1fx) unmap %7.3f (%5.1fx)\n",
+	       leaf == PAGE_SIZE ? "4K" : leaf == SIZE_2M ? "2M" : "1G", ptes, ms / pages,
+	       best[0] / pages, best[0] / ms, best[1] / pages, best[1] / ms, best[2] / pages,
+	       best[2] / ms, best[3] / pages, best[3] / ms);
+	if (leaf == PAGE_SIZE) {
+		double mr = 1e18;
+
+		for (int r = 0; r < ROUNDS; r++)
+			mr = MIN(mr, bench_map_range());
+		printf("4K leaves via map_range (one call): %7.3f ns/page (%5.1fx memset)\n",
+		       mr / pages, mr / ms);
+	}
 }
 
 struct par {
@@ -137,36 +161,73 @@ static void *par_map(void *arg)
 	return NULL;
 }
 
-static void bench_parallel(void)
+/* Pure arithmetic, to show how much parallelism the host really offers right now. */
+static void *spin_work(void *arg)
+{
+	uint64_t x = (uint64_t)(uintptr_t)arg | 1;
+
+	for (long i = 0; i < 30000000; i++)
+		x = x * 6364136223846793005ull + 1;
+	return (void *)(uintptr_t)(x & 1);
+}
+
+static double calibrate(int threads)
+{
+	pthread_t th[2];
+	double t0 = now_ns();
+
+	for (int i = 0; i < threads; i++)
+		CHECK(pthread_create(&th[i], NULL, spin_work, (void *)(uintptr_t)(i + 1)) == 0);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	return now_ns() - t0;
+}
+
+/* ns to map 2 x SPACE of 4K leaves in different root entries, by 1 or 2 threads. */
+static double bench_par_round(int threads)
 {
 	struct pt_table t;
 	struct pt_flush_batch b;
 	struct par p[2];
 	pthread_t th[2];
-	double t0, one, two;
+	double t0, ns;
 
 	CHECK(pt_table_init(&t, &pt_format_x86_64, NULL) == 0);
 	pt_flush_batch_init(&b, NULL, NULL);
 	t0 = now_ns();
-	map_all(&t, BASE, PAGE_SIZE, &b);
-	map_all(&t, BASE + SPACE, PAGE_SIZE, &b);
-	one = now_ns() - t0;
-	pt_table_fini(&t, &b);
-	pt_flush_batch_finish(&b);
-
-	CHECK(pt_table_init(&t, &pt_format_x86_64, NULL) == 0);
-	t0 = now_ns();
-	for (int i = 0; i < 2; i++) {
-		p[i] = (struct par){ &t, BASE + i * SPACE, (unsigned)i + 1 };
-		CHECK(pthread_create(&th[i], NULL, par_map, &p[i]) == 0);
+	if (threads == 1) {
+		map_all(&t, GiB(512), PAGE_SIZE, &b);
+		map_all(&t, GiB(1024), PAGE_SIZE, &b);
+	} else {
+		for (int i = 0; i < 2; i++) {
+			/* different root entries: two 1 GiB ranges under one level-3 node
+			 * share it as their locked node (either could become a 1 GiB leaf) */
+			p[i] = (struct par){ &t, GiB(512) * (i + 1), (unsigned)i + 1 };
+			CHECK(pthread_create(&th[i], NULL, par_map, &p[i]) == 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
 	}
-	for (int i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	two = now_ns() - t0;
+	ns = now_ns() - t0;
 	pt_table_fini(&t, &b);
 	pt_flush_batch_finish(&b);
+	return ns;
+}
+
+static void bench_parallel(void)
+{
+	double one = 1e18, two = 1e18, c1 = 1e18, c2 = 1e18;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		one = MIN(one, bench_par_round(1));
+		two = MIN(two, bench_par_round(2));
+		c1 = MIN(c1, calibrate(1) * 2);
+		c2 = MIN(c2, calibrate(2));
+	}
 	printf("map 2 x 1 GiB of 4K leaves: 1 thread %.1f ms, 2 threads (disjoint) %.1f ms, "
 	       "speed-up %.2fx\n", one / 1e6, two / 1e6, one / two);
+	printf("host calibration: 2 threads of pure arithmetic vs 1 doing both: speed-up %.2fx\n",
+	       c1 / c2);
 }
 
 int main(void)

@@ -247,6 +247,9 @@ static void t_unaligned_huge_refused(const void *arg)
 	T_EQ(pt_cursor_map(&c, T_PA(0), 2 * PAGE_SIZE, TF->rw), -EINVAL); /* no such leaf */
 	T_EQ(pt_cursor_map(&c, T_PA(0), TF->huge * 4, TF->rw), -EINVAL); /* beyond the range */
 	T_EQ(pt_cursor_map(&c, T_PA(0), PAGE_SIZE, TF->refused), -ENOTSUP);
+	T_EQ(pt_cursor_map_range(&c, 2 * PAGE_SIZE, PA((1ull << TF->fmt->pa_bits) - PAGE_SIZE),
+				 TF->rw), -EINVAL); /* pa runs past the format's width */
+	T_EQ(pt_cursor_map_range(&c, 2 * PAGE_SIZE, T_PA(0), TF->refused), -ENOTSUP);
 	T_EQ(pt_cursor_va(&c).v, env_va(&e, H).v);
 	pt_cursor_end(&c);
 	T_EQ(env_leaf_count(&e), 0);

@@ -240,6 +240,110 @@ static void cnt_put(void *ctx, paddr_t pa, unsigned level)
 
 static const struct pt_leaf_ops count_ops = { .get = cnt_get, .put = cnt_put };
 
+/*
+ * Flush recording: every page an unmap or protect changed must lie in a range the
+ * batch handed to its flush hook during that operation (or the batch flushed all).
+ */
+#define FR_MAX 65536
+struct fr_range {
+	uint64_t lo, hi;
+};
+static struct fr_range fr[FR_MAX];
+static unsigned fr_n;
+static bool fr_all;
+static uint64_t fr_mask;
+
+static void diff_flush(struct pt_flush_batch *b)
+{
+	if (b->flush_all)
+		fr_all = true;
+	for (unsigned i = 0; i < b->range_count; i++) {
+		uint64_t lo = b->range[i].start.v & fr_mask;
+
+		if (fr_n == FR_MAX)
+			fr_all = true;
+		else
+			fr[fr_n++] = (struct fr_range){ lo, lo + b->range[i].len };
+	}
+}
+
+static const struct pt_flush_ops diff_flush_ops = { .flush = diff_flush };
+
+static int fr_cmp(const void *a, const void *b)
+{
+	const struct fr_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sorts and merges the recorded ranges. */
+static void fr_seal(void)
+{
+	unsigned n = 0;
+
+	qsort(fr, fr_n, sizeof(fr[0]), fr_cmp);
+	for (unsigned i = 0; i < fr_n; i++) {
+		if (n && fr[i].lo <= fr[n - 1].hi)
+			fr[n - 1].hi = MAX(fr[n - 1].hi, fr[i].hi);
+		else
+			fr[n++] = fr[i];
+	}
+	fr_n = n;
+}
+
+/* True if [lo, hi) lies inside the recorded (sealed) flushes. */
+static bool fr_covers(uint64_t lo, uint64_t hi)
+{
+	unsigned a = 0, b = fr_n;
+
+	if (fr_all)
+		return true;
+	while (a < b) { /* first range with lo > query lo */
+		unsigned m = (a + b) / 2;
+
+		if (fr[m].lo <= lo)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a > 0 && fr[a - 1].hi >= hi;
+}
+
+/*
+ * Checks that every page of [va, va + len) that the operation changes (per the model
+ * before it is updated) was flushed: mapped pages for unmap, pages whose props fn
+ * changes for protect.
+ */
+static bool flush_covered(const struct model *m, uint64_t va, uint64_t len, pt_protect_fn fn)
+{
+	fr_seal();
+	for (uint64_t end = va + len; va < end;) {
+		const struct mchunk *c = &m->c[(va - m->lo) / CHUNK];
+		struct mpage p;
+		struct pt_prop q;
+
+		if (c->kind != 2 && IS_ALIGNED(va - m->lo, CHUNK) && end - va >= CHUNK) {
+			q = c->prop;
+			if (fn)
+				fn(&q, NULL);
+			if (c->kind == 1 && (!fn || !pt_prop_equal(q, c->prop)) &&
+			    !fr_covers(va, va + CHUNK))
+				return false;
+			va += CHUNK;
+			continue;
+		}
+		p = model_get(m, va);
+		q = p.prop;
+		if (fn)
+			fn(&q, NULL);
+		if (p.mapped && (!fn || !pt_prop_equal(q, p.prop)) &&
+		    !fr_covers(va, va + PAGE_SIZE))
+			return false;
+		va += PAGE_SIZE;
+	}
+	return true;
+}
+
 static uint64_t fails;
 static bool trace;
 #define TRACE(...) do { if (trace) fprintf(stderr, __VA_ARGS__); } while (0)
@@ -345,6 +449,8 @@ static bool do_unmap_protect(struct side *s, bool protect)
 	struct pt_cursor c;
 	int err;
 
+	fr_n = 0;
+	fr_all = false;
 	CHECK(begin(s, &c, va, len) == 0);
 	if (inject)
 		fake_fail_after((long)rnd_below(2));
@@ -361,6 +467,9 @@ static bool do_unmap_protect(struct side *s, bool protect)
 	if (err)
 		DIVERGE("%s %#" PRIx64 "+%#" PRIx64 ": got %d", protect ? "protect" : "unmap", va,
 			len, err);
+	if (!flush_covered(&s->m, va, len, protect ? fn : NULL))
+		DIVERGE("%s %#" PRIx64 "+%#" PRIx64 ": a changed page was not flushed",
+			protect ? "protect" : "unmap", va, len);
 	if (protect)
 		model_protect(&s->m, va, len, fn);
 	else
@@ -496,10 +605,12 @@ static void run_format(const struct pt_test_fmt *tf, uint64_t ops, uint64_t seed
 	rng_state = (seed ^ ((uint64_t)f->name[0] << 32)) | 1;
 	live_refs = 0;
 	live_underflow = false;
+	fr_mask = (1ull << f->va_bits) - 1;
 	nodes0 = fake_pt_nodes_in_use();
 	fails = 0;
 	for (int i = 0; i < 2; i++) {
 		env_init(&s[i].env, tf, &count_ops);
+		pt_flush_batch_init(&s[i].env.b, &diff_flush_ops, NULL);
 		model_init(&s[i].m, tf->space_lo, window);
 	}
 	for (op_no = 0; op_no < ops && ok; op_no++) {

@@ -17,6 +17,7 @@
 
 /* RFLAGS, CR0, CR4 bits (SDM Vol 3A 2.3, 2.5). */
 #define RFLAGS_IF (1ull << 9)
+#define CR0_NE (1ull << 5)
 #define CR0_WP (1ull << 16)
 #define CR4_PAE (1ull << 5)
 #define CR4_PGE (1ull << 7)
@@ -148,6 +149,18 @@ static inline void *boot_sym_kva(const void *sym)
 {
 	return pa_to_kva(PA((uint64_t)sym));
 }
+
+/*
+ * EPT spaces (arch/x86_64/vm_space_x86.c). vmm/ sets these from the capability
+ * preflight before any guest runs: EPTP A/D enable (SDM Vol 3C 25.6.11), whether
+ * INVEPT/INVVPID single-context exist (else all-context is used).
+ */
+struct ept_flush_caps {
+	bool ad, invept_single, invvpid, invvpid_single;
+};
+extern struct ept_flush_caps ept_flush_caps;
+/* EPT pointer for a table rooted at root: WB, 4-level walk, A/D if enabled. */
+uint64_t ept_eptp(paddr_t root);
 
 /* Works for direct-map addresses and for the kernel image. */
 static inline paddr_t kva_to_pa(const void *p)

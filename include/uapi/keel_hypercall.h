@@ -1,0 +1,27 @@
+/*
+ * The Keel hypercall ABI, shared by the hypervisor (vmm/) and guests (guest/).
+ * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx;
+ * on return rax holds the result: >= 0 on success, a negative errno (Linux values,
+ * include/keel/errno.h) on failure. Other registers are preserved.
+ * Guest-physical buffers are checked by the hypervisor: a buffer outside guest RAM
+ * returns -EFAULT (14), never ends the guest.
+ * Usable from C and from NASM (only #define lines).
+ */
+#ifndef KEEL_UAPI_HYPERCALL_H
+#define KEEL_UAPI_HYPERCALL_H
+
+#define KEEL_HC_CONSOLE_WRITE 0 /* rdi = gpa of bytes, rsi = length (<= 4096); -> bytes written */
+#define KEEL_HC_EXIT 1		/* rdi = status; the guest ends, does not return */
+#define KEEL_HC_NOP 2		/* -> 0; for measuring round trips */
+#define KEEL_HC_COUNT 3
+
+#define KEEL_HC_CONSOLE_MAX 4096
+
+/* CPUID leaf 0x40000000: eax = highest Keel leaf, ebx/ecx/edx = "KeelKeelKeel". */
+#define KEEL_CPUID_LEAF 0x40000000
+
+/* Emulated devices: a 16550 UART (transmit only) and the debug-exit port. */
+#define KEEL_GUEST_UART 0x3F8
+#define KEEL_GUEST_EXIT_PORT 0xF4 /* out: the guest ends with the written value as status */
+
+#endif
