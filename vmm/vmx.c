@@ -8,6 +8,7 @@
 #include <keel/errno.h>
 #include <keel/frame.h>
 #include <keel/printk.h>
+#include <keel/pt_format.h>
 #include <keel/smp.h>
 #include <keel/string.h>
 
@@ -176,6 +177,7 @@ static int vmx_preflight(void)
 	c->cr4_fixed1 = cap_msr(MSR_VMX_CR4_FIXED1);
 	int err = read_caps(c, raw);
 	print_caps(c, raw[2], raw[0]);
+	pt_ept_configure(c->ept_vpid & EPTCAP_1G); /* guest spaces only use leaves it has */
 	if (err)
 		goto out_missing;
 	return 0;

@@ -7,6 +7,7 @@
 #include <keel/boot.h>
 #include <keel/kernel.h>
 #include <keel/printk.h>
+#include <keel/pt_format.h>
 
 extern uint64_t boot_pml4[512];
 extern uint64_t boot_pdpt_low[512]; /* PML4[256]: the direct map's first 512 GiB */
@@ -22,12 +23,19 @@ static uint64_t pd_pool[POOL_PDS][512] __aligned(4096);
 extern uint8_t boot_stack[];
 void multiboot_parse(uint64_t info_pa);
 
-static void enable_nx(void)
+static void cpu_paging_features(void)
 {
 	uint32_t a, b, c, d;
 	cpuid(0x80000001, 0, &a, &b, &c, &d);
-	if (d & (1u << 20)) /* NX (SDM Vol 2A CPUID leaf 80000001H EDX bit 20) */
+	bool nx = d & (1u << 20); /* SDM Vol 2A CPUID leaf 80000001H: EDX bit 20 NX */
+	bool gb_pages = d & (1u << 26); /* EDX bit 26: 1 GiB pages */
+	if (nx)
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
+	else
+		printk(KERN_WARN "cpu: no NX (execute-disable): data and stacks stay executable\n");
+	if (!gb_pages)
+		printk("cpu: no 1 GiB pages: page tables use 4K and 2M leaves\n");
+	pt_x86_configure(nx, gb_pages);
 }
 
 static uint64_t ram_end(void)
@@ -53,15 +61,16 @@ static void direct_map_extend(void)
 	unsigned pool_used = 0;
 	for (; pa < end; pa += GiB(1)) {
 		uint64_t *slot = (uint64_t *)boot_sym_kva(boot_pdpt_low) + pa / GiB(1);
+		uint64_t nx = pt_x86_nx ? PTE_NX : 0;
 		if (gb_pages) {
-			*slot = pa | PTE_P | PTE_W | PTE_PS | PTE_NX;
+			*slot = pa | PTE_P | PTE_W | PTE_PS | nx;
 			continue;
 		}
 		if (pool_used == POOL_PDS)
 			break;
 		uint64_t *pd = pd_pool[pool_used++];
 		for (unsigned i = 0; i < 512; i++)
-			pd[i] = (pa + i * SIZE_2M) | PTE_P | PTE_W | PTE_PS | PTE_NX;
+			pd[i] = (pa + i * SIZE_2M) | PTE_P | PTE_W | PTE_PS | nx;
 		*slot = kva_to_pa(pd).v | PTE_P | PTE_W;
 	}
 	boot_info.direct_map_end = MAX(pa, GiB(4));
@@ -79,7 +88,7 @@ void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa)
 	cpus[0].kstack_top = boot_stack + KSTACK_SIZE;
 	cpu_init_this(&cpus[0]);
 	multiboot_parse(mb_info_pa);
-	enable_nx();
+	cpu_paging_features();
 	direct_map_extend();
 	/* The identity map was only for the jump to the higher half. */
 	uint64_t *pml4 = boot_sym_kva(boot_pml4);

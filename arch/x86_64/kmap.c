@@ -82,7 +82,7 @@ void kmap_init(void)
 	const struct pt_prop rw = PT_PROP(PT_PROP_R | PT_PROP_W | PT_PROP_GLOBAL);
 
 	wrmsr(MSR_PAT, PAT_VALUE);
-	CHECK(pt_table_init(&kernel_pt, &pt_format_x86_64, NULL) == 0);
+	CHECK(pt_table_init(&kernel_pt, pt_format_host(), NULL) == 0);
 	image_range(__text_start, __text_end, text);
 	image_range(__rodata_start, __data_start, ro);
 	image_range(__data_start, (char *)KERNEL_VMA + (uint64_t)__bss_end_pa, rw);

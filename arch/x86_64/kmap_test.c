@@ -62,6 +62,8 @@ KTEST(kmap_rodata_write_faults)
 
 KTEST(kmap_data_is_not_executable)
 {
+	if (!pt_x86_nx)
+		KT_SKIP("this CPU has no NX");
 	struct trap_catch c;
 	int r = trap_catch(&c);
 	if (r == 0) {

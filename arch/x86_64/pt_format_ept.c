@@ -106,20 +106,34 @@ static void ept_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 	};
 }
 
+#define EPT_FORMAT_COMMON                                                       \
+	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 }, \
+	.va_bits = 48, .sign_extend = false, .pa_bits = 52, .soft_bits = EPT_SOFT_BITS, \
+	.top_first = 0, .top_last = 511, .leaf_pa_step = PAGE_SIZE,              \
+	.encode_table = ept_encode_table, .encode_leaf = ept_encode_leaf, .decode = ept_decode
+
 const struct pt_format pt_format_ept = {
 	.name = "ept",
-	.levels = 4,
-	.shift = { 0, 12, 21, 30, 39 },
-	.index_bits = { 0, 9, 9, 9, 9 },
 	.leaf_levels = (1u << 1) | (1u << 2) | (1u << 3),
-	.va_bits = 48,
-	.sign_extend = false,
-	.pa_bits = 52,
-	.soft_bits = EPT_SOFT_BITS,
-	.top_first = 0,
-	.top_last = 511,
-	.leaf_pa_step = PAGE_SIZE, /* bits 51:12 hold pa >> 12 */
-	.encode_table = ept_encode_table,
-	.encode_leaf = ept_encode_leaf,
-	.decode = ept_decode,
+	EPT_FORMAT_COMMON,
 };
+
+/* Without 1 GiB leaves, for CPUs whose IA32_VMX_EPT_VPID_CAP lacks bit 17 (SDM Vol 3D
+ * A.10): a 1 GiB EPT leaf there is an EPT misconfiguration. */
+static const struct pt_format pt_format_ept_2m = {
+	.name = "ept (no 1G)",
+	.leaf_levels = (1u << 1) | (1u << 2),
+	EPT_FORMAT_COMMON,
+};
+
+static bool ept_gb_pages = true;
+
+void pt_ept_configure(bool gb_pages)
+{
+	ept_gb_pages = gb_pages;
+}
+
+const struct pt_format *pt_format_guest(void)
+{
+	return ept_gb_pages ? &pt_format_ept : &pt_format_ept_2m;
+}

@@ -54,6 +54,13 @@ static uint64_t x86_encode_table(paddr_t pa, unsigned level)
 	return (pa.v & X86_ADDR) | X86_P | X86_RW | X86_US;
 }
 
+/*
+ * Whether the XD bit exists (EFER.NXE on). Without NX, XD is a reserved bit (a walk that
+ * meets it faults with RSVD set, SDM Vol 3A 4.6.1), so leaves are then encoded without
+ * it: every mapping is executable and decodes so. Cleared by boot code on such CPUs.
+ */
+bool pt_x86_nx = true;
+
 /* x86 cannot express a mapping without read access, nor write- or execute-only. */
 static int x86_encode_leaf(paddr_t pa, struct pt_prop p, unsigned level, uint64_t *out)
 {
@@ -65,7 +72,7 @@ static int x86_encode_leaf(paddr_t pa, struct pt_prop p, unsigned level, uint64_
 		return -ENOTSUP;
 	pat = x86_cache_to_pat[p.cache];
 	raw |= (p.flags & PT_PROP_W) ? X86_RW : 0;
-	raw |= (p.flags & PT_PROP_X) ? 0 : X86_XD;
+	raw |= (p.flags & PT_PROP_X) || !pt_x86_nx ? 0 : X86_XD;
 	raw |= (p.flags & PT_PROP_USER) ? X86_US : 0;
 	raw |= (p.flags & PT_PROP_GLOBAL) ? X86_G : 0;
 	raw |= (p.flags & PT_PROP_ACCESSED) ? X86_A : 0;
@@ -114,9 +121,11 @@ static void x86_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 	out->pa = PA(raw & X86_ADDR);
 }
 
+#define X86_LEAVES_1G ((1u << 1) | (1u << 2) | (1u << 3))
+#define X86_LEAVES_2M ((1u << 1) | (1u << 2))
 #define X86_FORMAT_COMMON                                                         \
 	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 }, \
-	.leaf_levels = (1u << 1) | (1u << 2) | (1u << 3), .va_bits = 48,           \
+	.va_bits = 48,                                                             \
 	.sign_extend = true, .pa_bits = 52, .soft_bits = X86_SOFT_BITS,            \
 	.leaf_pa_step = PAGE_SIZE, /* bits 51:12 hold pa >> 12 */                  \
 	.encode_table = x86_encode_table, .encode_leaf = x86_encode_leaf,          \
@@ -126,6 +135,7 @@ const struct pt_format pt_format_x86_64 = {
 	.name = "x86-64",
 	.top_first = 0,
 	.top_last = 511,
+	.leaf_levels = X86_LEAVES_1G,
 	X86_FORMAT_COMMON,
 };
 
@@ -133,5 +143,42 @@ const struct pt_format pt_format_x86_64_user = {
 	.name = "x86-64-user",
 	.top_first = 0,
 	.top_last = 255,
+	.leaf_levels = X86_LEAVES_1G,
 	X86_FORMAT_COMMON,
 };
+
+/* The same without 1 GiB leaves, for CPUs without them (a PS bit in a PDPTE is then
+ * reserved: SDM Vol 3A 4.5, CPUID 80000001H EDX bit 26). */
+static const struct pt_format pt_format_x86_64_2m = {
+	.name = "x86-64 (no 1G)",
+	.top_first = 0,
+	.top_last = 511,
+	.leaf_levels = X86_LEAVES_2M,
+	X86_FORMAT_COMMON,
+};
+
+static const struct pt_format pt_format_x86_64_user_2m = {
+	.name = "x86-64-user (no 1G)",
+	.top_first = 0,
+	.top_last = 255,
+	.leaf_levels = X86_LEAVES_2M,
+	X86_FORMAT_COMMON,
+};
+
+static bool x86_gb_pages = true;
+
+void pt_x86_configure(bool nx, bool gb_pages)
+{
+	pt_x86_nx = nx;
+	x86_gb_pages = gb_pages;
+}
+
+const struct pt_format *pt_format_host(void)
+{
+	return x86_gb_pages ? &pt_format_x86_64 : &pt_format_x86_64_2m;
+}
+
+const struct pt_format *pt_format_host_user(void)
+{
+	return x86_gb_pages ? &pt_format_x86_64_user : &pt_format_x86_64_user_2m;
+}

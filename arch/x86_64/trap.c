@@ -153,10 +153,11 @@ void trap_dump(const struct trap_frame *tf)
 	printk(KERN_EMERG "R13 %016llx R14 %016llx R15 %016llx\n", (unsigned long long)tf->r13,
 	       (unsigned long long)tf->r14, (unsigned long long)tf->r15);
 	if (tf->vector == 14)
-		printk(KERN_EMERG "page fault: %s, %s, %s\n",
+		printk(KERN_EMERG "page fault: %s, %s, %s%s\n",
 		       tf->error & 1 ? "protection violation" : "not present",
 		       tf->error & 2 ? "write" : "read",
-		       tf->error & 16 ? "instruction fetch" : "data access");
+		       tf->error & 16 ? "instruction fetch" : "data access",
+		       tf->error & 8 ? ", reserved bit set in a paging entry" : "");
 	backtrace_print(tf->rip, tf->rbp);
 }
 

@@ -118,6 +118,20 @@ static inline bool pt_format_has_leaf(const struct pt_format *f, unsigned level)
  * lower half (root indices 0..255). pt_format_ept is 4-level Intel EPT.
  */
 extern const struct pt_format pt_format_x86_64;
+/* False on CPUs without NX: x86 leaves are then all executable (pt_format_x86.c). */
+extern bool pt_x86_nx;
+
+/*
+ * The descriptors this machine can use: the full formats above, or variants without
+ * 1 GiB leaves when the CPU (or its EPT) lacks them. Boot code configures them once,
+ * before any table is built: pt_x86_configure at start-up, pt_ept_configure in the VMX
+ * preflight. Generic code asks for host/guest formats here.
+ */
+void pt_x86_configure(bool nx, bool gb_pages);
+void pt_ept_configure(bool gb_pages);
+const struct pt_format *pt_format_host(void);
+const struct pt_format *pt_format_host_user(void);
+const struct pt_format *pt_format_guest(void);
 extern const struct pt_format pt_format_x86_64_user;
 extern const struct pt_format pt_format_ept;
 

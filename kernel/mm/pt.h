@@ -264,7 +264,10 @@ int pt_cursor_protect(struct pt_cursor *c, uint64_t len, pt_protect_fn op, void 
  * the largest that fit are used. With PT_COPY_WRITE_PROTECT, W is cleared in the copy
  * and (after the copy succeeded) in the source, whose flush goes to src's batch. dst must
  * be empty over the window (-EEXIST, nothing changed). -ENOMEM: dst's new leaves are
- * removed again, src unchanged. Both cursors advance by len. Returns 0 or an error.
+ * removed again and both positions stay; src is unchanged, except that with
+ * PT_COPY_WRITE_PROTECT a failure while splitting a source huge leaf that straddles the
+ * window can leave part of the source write-protected (only extra write faults). On
+ * success both cursors advance by len. Returns 0 or an error.
  */
 int pt_cursor_copy_from(struct pt_cursor *dst, struct pt_cursor *src, uint64_t len,
 			unsigned flags) __must_check;

@@ -562,6 +562,14 @@ int pt_cursor_copy_from(struct pt_cursor *dst, struct pt_cursor *src, uint64_t l
 		pt_cursor_seek(src, s0);
 		err = pt_cursor_protect(src, len, pt_clear_write, NULL);
 	}
+	if (err) {
+		/* -ENOMEM splitting a straddling source leaf: drop the copy (the source
+		 * keeps whatever was write-protected: harmless extra write faults) */
+		pt_cursor_seek(dst, d0 + len);
+		pt_rollback(dst, d0);
+		pt_cursor_seek(src, s0);
+		return err;
+	}
 	pt_cursor_seek(src, s0 + len);
 	return err;
 }

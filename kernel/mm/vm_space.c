@@ -60,7 +60,7 @@ static const struct pt_leaf_ops vm_leaf_ops = {
 int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag)
 {
 	const struct pt_format *fmt =
-	    kind == VM_SPACE_HOST_USER ? &pt_format_x86_64_user : &pt_format_ept;
+	    kind == VM_SPACE_HOST_USER ? pt_format_host_user() : pt_format_guest();
 
 	s->kind = kind;
 	s->tag = tag;

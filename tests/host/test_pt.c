@@ -653,6 +653,49 @@ static void t_enomem_leaves_table_unchanged(const void *arg)
 	}
 }
 
+/* copy_from with write-protect over half of a huge source leaf: any -ENOMEM leaves dst empty. */
+static void t_copy_from_enomem_straddling(const void *arg)
+{
+	struct pt_env s, d;
+	uint64_t B = TF->space_lo + 2 * TF->huge, W = B + TF->huge / 2;
+	struct pt_item it;
+	int err = -ENOMEM;
+
+	env_init(&s, TF, NULL);
+	env_init(&d, TF, NULL);
+	T_EQ(env_map(&s, B, TF->huge, T_PA(0), TF->rw), 0);
+	/* every early failure point, then a sample (the fake format's split needs 513 nodes) */
+	for (long k = 0; err == -ENOMEM; k += k < 8 ? 1 : 61) {
+		struct pt_cursor cs, cd;
+
+		T_EQ(pt_cursor_begin(&cs, &s.t, env_va(&s, W), env_va(&s, W + TF->huge), &s.b), 0);
+		T_EQ(pt_cursor_begin(&cd, &d.t, env_va(&d, B), env_va(&d, B + TF->huge), &d.b), 0);
+		fake_fail_after(k);
+		err = pt_cursor_copy_from(&cd, &cs, TF->huge, PT_COPY_WRITE_PROTECT);
+		fake_fail_off();
+		if (err == -ENOMEM)
+			T_EQ(pt_cursor_va(&cd).v, env_va(&d, B).v);
+		pt_cursor_end(&cd);
+		pt_cursor_end(&cs);
+		pt_flush_batch_finish(&s.b);
+		pt_flush_batch_finish(&d.b);
+		if (err == -ENOMEM)
+			T_EQ(env_leaf_count(&d), 0);
+	}
+	T_EQ(err, 0);
+	T_EQ(env_query(&d, B, &it), PT_ITEM_LEAF);
+	T_ASSERT(it.pa.v == T_PA(TF->huge / 2).v && !(it.prop.flags & PT_PROP_W));
+	T_EQ(env_query(&d, B + TF->huge / 2, &it), PT_ITEM_NONE);
+	T_EQ(env_query(&s, B, &it), PT_ITEM_LEAF);
+	T_ASSERT(it.prop.flags & PT_PROP_W); /* outside the window: still writable */
+	T_EQ(env_query(&s, W, &it), PT_ITEM_LEAF);
+	T_ASSERT(!(it.prop.flags & PT_PROP_W));
+	env_fini(&d);
+	env_fini(&s);
+	T_EQ(ref_total(), 0);
+	T_ASSERT(!ref_underflowed());
+}
+
 /* A table with an empty node where a huge leaf goes: the node is replaced and freed. */
 static void t_map_over_emptied_table(const void *arg)
 {
@@ -770,6 +813,7 @@ static const struct test tests[] = {
 	{ "protect_empty_range", t_protect_empty_range, true },
 	{ "copy_from", t_copy_from, true },
 	{ "enomem_leaves_table_unchanged", t_enomem_leaves_table_unchanged, true },
+	{ "copy_from_enomem_straddling", t_copy_from_enomem_straddling, true },
 	{ "map_over_emptied_table", t_map_over_emptied_table, true },
 	{ "frame_refcounts", t_frame_refcounts, false },
 	{ "fake_pa_is_not_a_pointer", t_fake_pa_is_not_a_pointer, false },
