@@ -66,7 +66,7 @@ static bool parse_long(const char *s, size_t len, long *out)
 	unsigned long v = 0;
 	for (; i < len; i++) {
 		char c = s[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
 			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
 			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
 						    : 99;
@@ -128,8 +128,7 @@ int cmdline_parse(void)
 		const char *why = "unknown option";
 		if (o && token_valid(o, &t, &why))
 			continue;
-		printk(KERN_ERR "cmdline: bad option '%.*s': %s\n", (int)(pos - t.key), t.key,
-		       why);
+		printk(KERN_ERR "cmdline: bad option '%.*s': %s\n", (int)(pos - t.key), t.key, why);
 		bad++;
 	}
 	if (bad)

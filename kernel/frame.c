@@ -28,9 +28,9 @@
 #include <keel/printk.h>
 #include <keel/string.h>
 
-#define FRAME_F_BUDDY 0x8000u /* free frame heading a block on a free list */
+#define FRAME_F_BUDDY 0x8000u  /* free frame heading a block on a free list */
 #define FRAME_ORDER_TAIL 0xffu /* allocated frame that is not the head of its block */
-#define LOW_MEMORY_END MiB(1) /* BIOS data, AP trampoline: never handed out */
+#define LOW_MEMORY_END MiB(1)  /* BIOS data, AP trampoline: never handed out */
 
 /*
  * [c] const after frame_init  [z] frame_lock (counters: written with WRITE_ONCE under
@@ -38,13 +38,13 @@
  * Lock order: frame_lock is a leaf; nothing else is taken while it is held.
  */
 static spinlock_t frame_lock = SPINLOCK_INIT;
-static struct frame *frames; /* [c] metadata, frames[pfn - frame_base_pfn] */
-static uint64_t frame_base_pfn; /* [c] lowest pfn that has metadata */
-static uint64_t frame_span; /* [c] number of entries in frames[] */
-static uint64_t frame_total; /* [c] frames given to the allocator at init */
+static struct frame *frames;	   /* [c] metadata, frames[pfn - frame_base_pfn] */
+static uint64_t frame_base_pfn;	   /* [c] lowest pfn that has metadata */
+static uint64_t frame_span;	   /* [c] number of entries in frames[] */
+static uint64_t frame_total;	   /* [c] frames given to the allocator at init */
 static uint64_t frame_free_frames; /* [z] frames on the free lists */
 static struct list_node free_list[FRAME_ORDER_MAX + 1]; /* [z] free heads by order */
-static uint64_t free_blocks[FRAME_ORDER_MAX + 1]; /* [z] length of each free_list */
+static uint64_t free_blocks[FRAME_ORDER_MAX + 1];	/* [z] length of each free_list */
 
 /* ---- pfn ranges: turning the boot memory map into usable memory ---- */
 
@@ -127,8 +127,8 @@ static void range_cut(struct range_set *s, uint64_t start, uint64_t end)
 /* Cuts the byte range [base, end), widened to whole pages. */
 static void range_cut_bytes(struct range_set *s, uint64_t base, uint64_t end)
 {
-	uint64_t last_pfn = end > UINT64_MAX - PAGE_MASK ? (UINT64_MAX >> PAGE_SHIFT) + 1 :
-							   ALIGN_UP(end, PAGE_SIZE) >> PAGE_SHIFT;
+	uint64_t last_pfn = end > UINT64_MAX - PAGE_MASK ? (UINT64_MAX >> PAGE_SHIFT) + 1
+							 : ALIGN_UP(end, PAGE_SIZE) >> PAGE_SHIFT;
 
 	range_cut(s, base >> PAGE_SHIFT, last_pfn);
 }
@@ -447,11 +447,9 @@ void frame_init(const struct boot_info *bi)
 	       (unsigned long long)frame_total, (unsigned long long)(frame_total >> 8),
 	       (unsigned long long)frame_base_pfn,
 	       (unsigned long long)(frame_base_pfn + frame_span),
-	       (unsigned long long)(meta_pages << 2),
-	       (unsigned long long)(meta_pfn << PAGE_SHIFT));
+	       (unsigned long long)(meta_pages << 2), (unsigned long long)(meta_pfn << PAGE_SHIFT));
 	if (above)
 		printk(KERN_WARN "frame: warning: %llu KiB of usable memory above the direct "
 				 "map end 0x%llx is not managed\n",
-		       (unsigned long long)(above >> 10),
-		       (unsigned long long)bi->direct_map_end);
+		       (unsigned long long)(above >> 10), (unsigned long long)bi->direct_map_end);
 }

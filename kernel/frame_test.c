@@ -59,7 +59,8 @@ static bool ft_is_forbidden(uint64_t pa, uint64_t len)
 	for (unsigned i = 0; i < bi->mem_count; i++) {
 		const struct boot_mem_region *m = &bi->mem[i];
 
-		if (m->type != BOOT_MEM_USABLE && ft_overlaps(pa, pa + len, m->base, m->base + m->len))
+		if (m->type != BOOT_MEM_USABLE &&
+		    ft_overlaps(pa, pa + len, m->base, m->base + m->len))
 			return true;
 	}
 	return false;
@@ -125,13 +126,13 @@ KTEST(frame_exhaust_and_free_all_memory)
 		list_push_back(&held, &f->link);
 	}
 	uint64_t at_empty = frame_free_count(), seq = 0;
-	list_for_each(it, &held) {
+	list_for_each (it, &held) {
 		f = list_entry(it, struct frame, link);
 		if (!bad && !ft_stamp_ok(f, 0, seq))
 			bad = "frame handed out twice (stamp overwritten)", bad_pa = frame_pa(f).v;
 		seq++;
 	}
-	list_for_each_safe(it, tmp, &held) {
+	list_for_each_safe (it, tmp, &held) {
 		f = list_entry(it, struct frame, link);
 		list_remove(it);
 		frame_free(f, 0);
@@ -210,7 +211,8 @@ static const char *ft_check_fresh(struct frame *f, unsigned order, unsigned live
 		return "block not naturally aligned";
 	if (ft_is_forbidden(pa, len))
 		return "block in forbidden memory";
-	if (f->order != order || f->refcount != 1 || f->pin_count != 0 || f->type != FRAME_GUEST_RAM)
+	if (f->order != order || f->refcount != 1 || f->pin_count != 0 ||
+	    f->type != FRAME_GUEST_RAM)
 		return "fresh block metadata";
 	for (uint64_t i = 1; i < (1ull << order); i++)
 		if (f[i].type != FRAME_GUEST_RAM || frame_of(PA(pa + i * PAGE_SIZE)) != f + i)
@@ -239,8 +241,8 @@ KTEST(frame_mixed_orders_random)
 		uint64_t r = ft_rand();
 
 		if (live < FT_LIVE_MAX && (live == 0 || r % 3 != 0)) {
-			unsigned order = (r >> 8) % 16 == 0 ? (unsigned)((r >> 16) % 10) :
-							     (unsigned)((r >> 16) % 3);
+			unsigned order = (r >> 8) % 16 == 0 ? (unsigned)((r >> 16) % 10)
+							    : (unsigned)((r >> 16) % 3);
 			struct frame *f = frame_alloc(order, FRAME_GUEST_RAM);
 
 			if (!f)

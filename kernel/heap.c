@@ -40,12 +40,13 @@ _Static_assert(HEAP_SLAB_MIN >= 2 * sizeof(uint64_t), "a free object holds two w
 /* [c] const  [l] heap_class.lock */
 struct heap_class {
 	spinlock_t lock;
-	uint32_t size; /* [c] object size in bytes */
+	uint32_t size;		  /* [c] object size in bytes */
 	struct list_node partial; /* [l] slabs with both free and used objects */
 };
 
-#define HEAP_CLASS(i)                                                                \
-	[i] = { .lock = SPINLOCK_INIT, .size = HEAP_SLAB_MIN << (i),                 \
+#define HEAP_CLASS(i)                         \
+	[i] = { .lock = SPINLOCK_INIT,        \
+		.size = HEAP_SLAB_MIN << (i), \
 		.partial = LIST_INIT(heap_classes[i].partial) }
 
 static struct heap_class heap_classes[HEAP_CLASS_COUNT] = {

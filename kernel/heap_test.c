@@ -72,8 +72,8 @@ KTEST(heap_stress_random_sizes)
 	for (int round = 0; round < 3 && ok; round++) {
 		while (n < HT_OBJS) {
 			uint64_t r = ht_rand();
-			size_t size = r % 16 == 0 ? (size_t)((r >> 8) % 40000) :
-						    (size_t)((r >> 8) % 2100);
+			size_t size =
+			    r % 16 == 0 ? (size_t)((r >> 8) % 40000) : (size_t)((r >> 8) % 2100);
 			uint8_t *p = kmalloc(size);
 
 			KT_ASSERT(p != NULL); /* a leak here is fine: the test failed anyway */
@@ -191,8 +191,8 @@ static void ht_cpu_churn(void *arg)
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
 		if (live < HT_CPU_LIVE && (live == 0 || rng % 3 != 0)) {
-			size_t size = (rng >> 8) % 64 == 0 ? (size_t)((rng >> 16) % 9000) :
-							     (size_t)((rng >> 16) % 300);
+			size_t size = (rng >> 8) % 64 == 0 ? (size_t)((rng >> 16) % 9000)
+							   : (size_t)((rng >> 16) % 300);
 			uint8_t *p = kmalloc(size), tag = (uint8_t)(cpu * 37 + op);
 
 			if (!p) {

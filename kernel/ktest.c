@@ -85,8 +85,8 @@ static unsigned count_selected(const char *globs)
 __noreturn void ktest_run_all(const char *globs)
 {
 	unsigned total = count_selected(globs), passed = 0, failed = 0, skipped = 0, n = 0;
-	printk("ktest: running %u of %u tests matching '%s'\n", total,
-	       (unsigned)KTEST_COUNT, globs);
+	printk("ktest: running %u of %u tests matching '%s'\n", total, (unsigned)KTEST_COUNT,
+	       globs);
 	printk("1..%u\n", total);
 	for (size_t i = 0; i < KTEST_COUNT; i++) {
 		const struct ktest *k = &__ktests_start[i];

@@ -6,9 +6,9 @@
  * Owns: APIC register access, the 8259 PICs, IPIs, the APIC timer hardware.
  * Does not know what the vectors mean (kernel/, time.c and smp.c decide that).
  */
+#include "kmap.h"
 #include <arch/acpi.h>
 #include <arch/apic.h>
-#include "kmap.h"
 #include <arch/cpu.h>
 #include <arch/time.h>
 #include <arch/x86.h>

@@ -43,7 +43,7 @@ void arch_dump_here(void)
 	tf.rflags = read_rflags();
 	tf.vector = ~0ull;
 	printk(KERN_EMERG "RIP %016llx RSP %016llx RBP %016llx CR3 %016llx\n",
-	       (unsigned long long)tf.rip, (unsigned long long)tf.rsp,
-	       (unsigned long long)tf.rbp, (unsigned long long)read_cr3());
+	       (unsigned long long)tf.rip, (unsigned long long)tf.rsp, (unsigned long long)tf.rbp,
+	       (unsigned long long)read_cr3());
 	backtrace_print(tf.rip, tf.rbp);
 }

@@ -17,7 +17,7 @@ extern uint64_t boot_pdpt_low[512]; /* PML4[256]: the direct map's first 512 GiB
 #define PTE_PS 0x80ull
 #define PTE_NX (1ull << 63)
 #define DIRECT_MAP_MAX GiB(512) /* one PDPT; more RAM than this is left out, with a warning */
-#define POOL_PDS 60 /* 2 MiB-leaf fallback: one PD per GiB, up to 64 GiB */
+#define POOL_PDS 60		/* 2 MiB-leaf fallback: one PD per GiB, up to 64 GiB */
 
 static uint64_t pd_pool[POOL_PDS][512] __aligned(4096);
 extern uint8_t boot_stack[];
@@ -27,7 +27,7 @@ static void cpu_paging_features(void)
 {
 	uint32_t a, b, c, d;
 	cpuid(0x80000001, 0, &a, &b, &c, &d);
-	bool nx = d & (1u << 20); /* SDM Vol 2A CPUID leaf 80000001H: EDX bit 20 NX */
+	bool nx = d & (1u << 20);	/* SDM Vol 2A CPUID leaf 80000001H: EDX bit 20 NX */
 	bool gb_pages = d & (1u << 26); /* EDX bit 26: 1 GiB pages */
 	if (nx)
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);

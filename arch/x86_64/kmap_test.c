@@ -81,8 +81,8 @@ KTEST(kmap_direct_map_covers_all_ram)
 		const struct boot_mem_region *m = &boot_info.mem[i];
 		if (m->type != BOOT_MEM_USABLE || m->base >= boot_info.direct_map_end)
 			continue;
-		uint64_t last = ALIGN_DOWN(MIN(m->base + m->len, boot_info.direct_map_end) - 1,
-					   PAGE_SIZE);
+		uint64_t last =
+		    ALIGN_DOWN(MIN(m->base + m->len, boot_info.direct_map_end) - 1, PAGE_SIZE);
 		struct pt_item it = kmap_query((uint64_t)pa_to_kva(PA(last)));
 		KT_ASSERT_EQ(it.kind, PT_ITEM_LEAF);
 		KT_ASSERT_EQ(it.pa.v + (last - ALIGN_DOWN(last, it.size)), last);

@@ -1,8 +1,8 @@
 /* x86-64 start-up that needs the heap: ACPI, APIC, timers, the other CPUs. */
+#include "kmap.h"
 #include <arch/acpi.h>
 #include <arch/apic.h>
 #include <arch/x86.h>
-#include "kmap.h"
 #include <keel/kernel.h>
 #include <keel/smp.h>
 #include <keel/time.h>

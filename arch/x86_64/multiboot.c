@@ -71,7 +71,7 @@ static void copy_mmap(const struct mb_info *mbi)
 			break;
 		}
 		boot_info.mem[boot_info.mem_count++] =
-			(struct boot_mem_region){ e->base, e->len, e->type };
+		    (struct boot_mem_region){ e->base, e->len, e->type };
 		off += e->size + sizeof(e->size);
 	}
 }
@@ -79,10 +79,10 @@ static void copy_mmap(const struct mb_info *mbi)
 /* Without a memory map, fall back to the lower/upper memory sizes. */
 static void synth_mmap(const struct mb_info *mbi)
 {
-	boot_info.mem[0] = (struct boot_mem_region){ 0, (uint64_t)mbi->mem_lower << 10,
-						     BOOT_MEM_USABLE };
-	boot_info.mem[1] = (struct boot_mem_region){ MiB(1), (uint64_t)mbi->mem_upper << 10,
-						     BOOT_MEM_USABLE };
+	boot_info.mem[0] =
+	    (struct boot_mem_region){ 0, (uint64_t)mbi->mem_lower << 10, BOOT_MEM_USABLE };
+	boot_info.mem[1] =
+	    (struct boot_mem_region){ MiB(1), (uint64_t)mbi->mem_upper << 10, BOOT_MEM_USABLE };
 	boot_info.mem_count = 2;
 }
 

@@ -52,8 +52,7 @@ static int ept_encode_leaf(paddr_t pa, struct pt_prop p, unsigned level, uint64_
 
 	if ((p.flags & ~PT_PROP_ALL) || (p.flags & (PT_PROP_USER | PT_PROP_GLOBAL)) ||
 	    !(p.flags & PT_PROP_RWX) || ((p.flags & PT_PROP_W) && !(p.flags & PT_PROP_R)) ||
-	    p.cache >= PT_CACHE_COUNT || ept_cache_to_mt[p.cache] < 0 ||
-	    (p.soft >> EPT_SOFT_BITS))
+	    p.cache >= PT_CACHE_COUNT || ept_cache_to_mt[p.cache] < 0 || (p.soft >> EPT_SOFT_BITS))
 		return -ENOTSUP;
 	raw |= (p.flags & PT_PROP_R) ? EPT_R : 0;
 	raw |= (p.flags & PT_PROP_W) ? EPT_W : 0;
@@ -71,11 +70,16 @@ static int ept_encode_leaf(paddr_t pa, struct pt_prop p, unsigned level, uint64_
 static uint8_t ept_mt_to_cache(unsigned mt)
 {
 	switch (mt) {
-	case 0: return PT_CACHE_UC;
-	case 1: return PT_CACHE_WC;
-	case 4: return PT_CACHE_WT;
-	case 5: return PT_CACHE_WP;
-	default: return PT_CACHE_WB; /* 6; 2, 3, 7 are reserved (misconfigurations) */
+	case 0:
+		return PT_CACHE_UC;
+	case 1:
+		return PT_CACHE_WC;
+	case 4:
+		return PT_CACHE_WT;
+	case 5:
+		return PT_CACHE_WP;
+	default:
+		return PT_CACHE_WB; /* 6; 2, 3, 7 are reserved (misconfigurations) */
 	}
 }
 
@@ -106,10 +110,10 @@ static void ept_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 	};
 }
 
-#define EPT_FORMAT_COMMON                                                       \
-	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 }, \
+#define EPT_FORMAT_COMMON                                                               \
+	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 },   \
 	.va_bits = 48, .sign_extend = false, .pa_bits = 52, .soft_bits = EPT_SOFT_BITS, \
-	.top_first = 0, .top_last = 511, .leaf_pa_step = PAGE_SIZE,              \
+	.top_first = 0, .top_last = 511, .leaf_pa_step = PAGE_SIZE,                     \
 	.encode_table = ept_encode_table, .encode_leaf = ept_encode_leaf, .decode = ept_decode
 
 const struct pt_format pt_format_ept = {

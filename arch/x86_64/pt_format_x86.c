@@ -16,20 +16,20 @@
 #include <keel/errno.h>
 #include <keel/pt_format.h>
 
-#define X86_P (1ull << 0) /* present */
+#define X86_P (1ull << 0)  /* present */
 #define X86_RW (1ull << 1) /* writable */
 #define X86_US (1ull << 2) /* user */
 #define X86_PWT (1ull << 3)
 #define X86_PCD (1ull << 4)
-#define X86_A (1ull << 5) /* accessed */
-#define X86_D (1ull << 6) /* dirty (leaves) */
-#define X86_PS (1ull << 7) /* page size in PDPTE/PDE */
+#define X86_A (1ull << 5)      /* accessed */
+#define X86_D (1ull << 6)      /* dirty (leaves) */
+#define X86_PS (1ull << 7)     /* page size in PDPTE/PDE */
 #define X86_PAT_4K (1ull << 7) /* PAT bit of a 4 KiB PTE */
-#define X86_G (1ull << 8) /* global (leaves) */
-#define X86_SOFT_SHIFT 9 /* bits 11:9 are ignored by hardware: ours */
+#define X86_G (1ull << 8)      /* global (leaves) */
+#define X86_SOFT_SHIFT 9       /* bits 11:9 are ignored by hardware: ours */
 #define X86_SOFT_BITS 3
-#define X86_PAT_LARGE (1ull << 12) /* PAT bit of a 2 MiB / 1 GiB leaf */
-#define X86_XD (1ull << 63) /* execute-disable (needs EFER.NXE) */
+#define X86_PAT_LARGE (1ull << 12)     /* PAT bit of a 2 MiB / 1 GiB leaf */
+#define X86_XD (1ull << 63)	       /* execute-disable (needs EFER.NXE) */
 #define X86_ADDR 0x000ffffffffff000ull /* bits 51:12 */
 
 /* enum pt_cache -> PAT index under the layout above; -1: not expressible. */
@@ -99,7 +99,8 @@ static struct pt_prop x86_decode_prop(uint64_t raw, unsigned level)
 	fl |= (raw & X86_G) ? PT_PROP_GLOBAL : 0;
 	fl |= (raw & X86_A) ? PT_PROP_ACCESSED : 0;
 	fl |= (raw & X86_D) ? PT_PROP_DIRTY : 0;
-	return (struct pt_prop){ .flags = fl, .cache = x86_pat_to_cache[pat],
+	return (struct pt_prop){ .flags = fl,
+				 .cache = x86_pat_to_cache[pat],
 				 .soft = (uint8_t)((raw >> X86_SOFT_SHIFT) &
 						   ((1u << X86_SOFT_BITS) - 1)) };
 }
@@ -123,13 +124,11 @@ static void x86_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 
 #define X86_LEAVES_1G ((1u << 1) | (1u << 2) | (1u << 3))
 #define X86_LEAVES_2M ((1u << 1) | (1u << 2))
-#define X86_FORMAT_COMMON                                                         \
-	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 }, \
-	.va_bits = 48,                                                             \
-	.sign_extend = true, .pa_bits = 52, .soft_bits = X86_SOFT_BITS,            \
-	.leaf_pa_step = PAGE_SIZE, /* bits 51:12 hold pa >> 12 */                  \
-	.encode_table = x86_encode_table, .encode_leaf = x86_encode_leaf,          \
-	.decode = x86_decode
+#define X86_FORMAT_COMMON                                                              \
+	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 },  \
+	.va_bits = 48, .sign_extend = true, .pa_bits = 52, .soft_bits = X86_SOFT_BITS, \
+	.leaf_pa_step = PAGE_SIZE, /* bits 51:12 hold pa >> 12 */                      \
+	    .encode_table = x86_encode_table, .encode_leaf = x86_encode_leaf, .decode = x86_decode
 
 const struct pt_format pt_format_x86_64 = {
 	.name = "x86-64",

@@ -30,14 +30,38 @@ static irq_handler_t handlers[256];
 static uint64_t spurious_count;
 
 static const char *const exc_names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-	"#BR bound range", "#UD invalid opcode", "#NM device not available",
-	"#DF double fault", "coprocessor overrun", "#TS invalid TSS", "#NP segment not present",
-	"#SS stack fault", "#GP general protection", "#PF page fault", "reserved 15",
-	"#MF x87 FP error", "#AC alignment check", "#MC machine check", "#XM SIMD FP",
-	"#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
-	"reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-	"#VC VMM communication", "#SX security", "reserved 31",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound range",
+	"#UD invalid opcode",
+	"#NM device not available",
+	"#DF double fault",
+	"coprocessor overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved 15",
+	"#MF x87 FP error",
+	"#AC alignment check",
+	"#MC machine check",
+	"#XM SIMD FP",
+	"#VE virtualization",
+	"#CP control protection",
+	"reserved 22",
+	"reserved 23",
+	"reserved 24",
+	"reserved 25",
+	"reserved 26",
+	"reserved 27",
+	"#HV hypervisor injection",
+	"#VC VMM communication",
+	"#SX security",
+	"reserved 31",
 };
 
 static void idt_set_gate(unsigned v, uint64_t off, uint8_t ist)
@@ -132,9 +156,8 @@ void trap_dump(const struct trap_frame *tf)
 {
 	uint64_t off = 0;
 	const char *sym = ksym_lookup(tf->rip, &off);
-	printk(KERN_EMERG "%s (vector %llu) error 0x%llx on CPU %u\n",
-	       trap_vector_name(tf->vector), (unsigned long long)tf->vector,
-	       (unsigned long long)tf->error, arch_cpu_id());
+	printk(KERN_EMERG "%s (vector %llu) error 0x%llx on CPU %u\n", trap_vector_name(tf->vector),
+	       (unsigned long long)tf->vector, (unsigned long long)tf->error, arch_cpu_id());
 	printk(KERN_EMERG "RIP %016llx %s+0x%llx  CS %llx RFLAGS %016llx\n",
 	       (unsigned long long)tf->rip, sym ? sym : "?", (unsigned long long)off,
 	       (unsigned long long)tf->cs, (unsigned long long)tf->rflags);
@@ -148,8 +171,8 @@ void trap_dump(const struct trap_frame *tf)
 	       (unsigned long long)tf->rsi, (unsigned long long)tf->rdi,
 	       (unsigned long long)tf->rbp, (unsigned long long)tf->r8);
 	printk(KERN_EMERG "R9  %016llx R10 %016llx R11 %016llx R12 %016llx\n",
-	       (unsigned long long)tf->r9, (unsigned long long)tf->r10,
-	       (unsigned long long)tf->r11, (unsigned long long)tf->r12);
+	       (unsigned long long)tf->r9, (unsigned long long)tf->r10, (unsigned long long)tf->r11,
+	       (unsigned long long)tf->r12);
 	printk(KERN_EMERG "R13 %016llx R14 %016llx R15 %016llx\n", (unsigned long long)tf->r13,
 	       (unsigned long long)tf->r14, (unsigned long long)tf->r15);
 	if (tf->vector == 14)
@@ -246,8 +269,8 @@ int wrmsr_safe(uint32_t msr, uint64_t val)
 			     "   .quad 1b, 3b\n"
 			     ".popsection\n"
 			     : [err] "+r"(err)
-			     : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)),
-			       [efault] "i"(-EFAULT)
+			     : "c"(msr), "a"((uint32_t)val),
+			       "d"((uint32_t)(val >> 32)), [efault] "i"(-EFAULT)
 			     : "memory");
 	return err;
 }

@@ -13,21 +13,21 @@
 const char *trap_vector_name(unsigned v);
 
 /* Runs fn under a catch and returns the vector it raised, or -1 if none. */
-#define RAISE(catch, body)                                   \
-	({                                                   \
-		int _r = trap_catch(&(catch));               \
-		if (_r == 0) {                               \
-			body;                                \
-			trap_uncatch();                      \
-		}                                            \
-		_r - 1;                                      \
+#define RAISE(catch, body)                     \
+	({                                     \
+		int _r = trap_catch(&(catch)); \
+		if (_r == 0) {                 \
+			body;                  \
+			trap_uncatch();        \
+		}                              \
+		_r - 1;                        \
 	})
 
 KTEST(trap_divide_error_caught)
 {
 	struct trap_catch c = { 0 };
-	int v = RAISE(c, __asm__ __volatile__("xor %%ecx, %%ecx; div %%ecx" ::: "eax", "ecx",
-								       "edx"));
+	int v = RAISE(c, __asm__ __volatile__("xor %%ecx, %%ecx; div %%ecx" ::
+						  : "eax", "ecx", "edx"));
 	KT_ASSERT_EQ(v, 0);
 	KT_ASSERT(!strcmp(trap_vector_name(0), "#DE divide error"));
 }
@@ -207,7 +207,7 @@ KTEST(trap_fixup_rdmsr_unknown_msr_matches_cpu)
 		KT_ASSERT_EQ(val, raw);
 	}
 	KT_ASSERT_EQ(rdmsr_safe(MSR_EFER, &val), 0); /* a real MSR reads the same way */
-	KT_ASSERT(val & (1u << 8)); /* LME */
+	KT_ASSERT(val & (1u << 8));		     /* LME */
 }
 
 KTEST(trap_catch_disarmed_after_use)

@@ -20,7 +20,7 @@ struct boot_mem_region {
 
 struct boot_module {
 	paddr_t start, end; /* [start, end) physical */
-	char name[64]; /* the module's string (GRUB: after the path; QEMU: the path) */
+	char name[64];	    /* the module's string (GRUB: after the path; QEMU: the path) */
 };
 
 struct boot_info {
@@ -30,7 +30,7 @@ struct boot_info {
 	struct boot_module mods[BOOT_MAX_MODS];
 	unsigned mod_count;
 	paddr_t kernel_start, kernel_end; /* image including .bss, page aligned */
-	uint64_t direct_map_end; /* physical memory below this is in the direct map */
+	uint64_t direct_map_end;	  /* physical memory below this is in the direct map */
 };
 
 extern struct boot_info boot_info;

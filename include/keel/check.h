@@ -14,9 +14,9 @@ __noreturn __printf(3, 4) void panic_at(const char *file, int line, const char *
 
 #define panic(...) panic_at(__FILE__, __LINE__, __VA_ARGS__)
 
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (unlikely(!(cond)))                                 \
+#define CHECK(cond)                                                              \
+	do {                                                                     \
+		if (unlikely(!(cond)))                                           \
 			panic_at(__FILE__, __LINE__, "CHECK(%s) failed", #cond); \
 	} while (0)
 

@@ -18,9 +18,9 @@ struct cmdline_opt {
 	const char *help;
 };
 
-#define CMDLINE_OPT(id, k, kd, lo, hi, h)                                        \
+#define CMDLINE_OPT(id, k, kd, lo, hi, h)                                           \
 	static const struct cmdline_opt cmdline_opt_##id __section(".cmdline_opts") \
-		__used __aligned(8) = { k, kd, lo, hi, h }
+	    __used __aligned(8) = { k, kd, lo, hi, h }
 
 /* Validates boot_info.cmdline against the registered options. Returns the number of
  * bad options (each reported on the console). */

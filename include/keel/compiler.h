@@ -26,11 +26,9 @@
 
 /* Entries between two linker-section bound symbols (compared as integers: the bounds are
  * distinct objects to the compiler). */
-#define SECTION_COUNT(start, end) \
-	(((uintptr_t)(end) - (uintptr_t)(start)) / sizeof(*(start)))
+#define SECTION_COUNT(start, end) (((uintptr_t)(end) - (uintptr_t)(start)) / sizeof(*(start)))
 
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr)-__builtin_offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
 
 /* Single, untorn accesses to shared data (the compiler may not merge or split them). */
 #define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)

@@ -16,11 +16,11 @@
 #include <keel/types.h>
 
 enum frame_type {
-	FRAME_FREE = 0, /* owned by the allocator */
-	FRAME_RESERVED, /* never handed out: firmware, kernel image, modules, boot data */
-	FRAME_KERNEL, /* kernel heap, stacks, other kernel-private data */
-	FRAME_PT_NODE, /* a page-table node (x86-64 paging or EPT) */
-	FRAME_USER, /* host user-space data */
+	FRAME_FREE = 0,	 /* owned by the allocator */
+	FRAME_RESERVED,	 /* never handed out: firmware, kernel image, modules, boot data */
+	FRAME_KERNEL,	 /* kernel heap, stacks, other kernel-private data */
+	FRAME_PT_NODE,	 /* a page-table node (x86-64 paging or EPT) */
+	FRAME_USER,	 /* host user-space data */
 	FRAME_GUEST_RAM, /* guest-physical RAM backing */
 	FRAME_TYPE_COUNT
 };
@@ -30,14 +30,14 @@ enum frame_type {
  * [z] allocator lock (free frames only)  [n] the node lock itself
  */
 struct frame {
-	uint32_t refcount; /* [a] references; the frame is freed when it drops to 0 */
-	uint32_t pin_count; /* [a] pins held by hypercalls/syscalls using the frame */
-	uint8_t type; /* [o] enum frame_type */
-	uint8_t order; /* [z]/[o] buddy order of the block this frame heads */
-	uint16_t flags; /* [o] type-specific bits */
-	spinlock_t lock; /* [n] page-table node lock (FRAME_PT_NODE) */
+	uint32_t refcount;     /* [a] references; the frame is freed when it drops to 0 */
+	uint32_t pin_count;    /* [a] pins held by hypercalls/syscalls using the frame */
+	uint8_t type;	       /* [o] enum frame_type */
+	uint8_t order;	       /* [z]/[o] buddy order of the block this frame heads */
+	uint16_t flags;	       /* [o] type-specific bits */
+	spinlock_t lock;       /* [n] page-table node lock (FRAME_PT_NODE) */
 	struct list_node link; /* [z] free list; [o] free for the owner's use otherwise */
-	uint64_t priv; /* [o] owner's use (e.g. a PT node's level) */
+	uint64_t priv;	       /* [o] owner's use (e.g. a PT node's level) */
 };
 
 #define FRAME_ORDER_MAX 18 /* largest block: 2^18 frames = 1 GiB */

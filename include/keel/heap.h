@@ -11,7 +11,7 @@
 #include <keel/compiler.h>
 
 #define HEAP_ALIGN 16
-#define HEAP_SLAB_MIN 16 /* smallest size class */
+#define HEAP_SLAB_MIN 16   /* smallest size class */
 #define HEAP_SLAB_MAX 2048 /* largest size class; above this, whole frames */
 
 /*

@@ -27,42 +27,42 @@ struct ktest {
 	void (*fn)(struct ktest_ctx *t);
 };
 
-#define KTEST(tname)                                                           \
-	static void ktest_fn_##tname(struct ktest_ctx *t);                     \
-	static const struct ktest ktest_##tname __section(".ktests") __used    \
-		__aligned(8) = { #tname, ktest_fn_##tname };                   \
+#define KTEST(tname)                                                 \
+	static void ktest_fn_##tname(struct ktest_ctx *t);           \
+	static const struct ktest ktest_##tname __section(".ktests") \
+	    __used __aligned(8) = { #tname, ktest_fn_##tname };      \
 	static void ktest_fn_##tname(struct ktest_ctx *t)
 
-__printf(4, 5) void ktest_fail(struct ktest_ctx *t, const char *file, int line,
-			       const char *fmt, ...);
+__printf(4, 5) void ktest_fail(struct ktest_ctx *t, const char *file, int line, const char *fmt,
+			       ...);
 
 /* Fails the test and returns from it when cond is false. */
-#define KT_ASSERT(cond)                                                                \
-	do {                                                                           \
-		if (unlikely(!(cond))) {                                               \
+#define KT_ASSERT(cond)                                                                   \
+	do {                                                                              \
+		if (unlikely(!(cond))) {                                                  \
 			ktest_fail(t, __FILE__, __LINE__, "KT_ASSERT(%s) failed", #cond); \
-			return;                                                        \
-		}                                                                      \
+			return;                                                           \
+		}                                                                         \
 	} while (0)
 
 /* Fails and returns when a != b, printing both values. */
-#define KT_ASSERT_EQ(a, b)                                                           \
-	do {                                                                         \
-		unsigned long long _a = (unsigned long long)(a);                     \
-		unsigned long long _b = (unsigned long long)(b);                     \
-		if (unlikely(_a != _b)) {                                            \
-			ktest_fail(t, __FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", \
-				   #a, #b, _a, _b);                                  \
-			return;                                                      \
-		}                                                                    \
+#define KT_ASSERT_EQ(a, b)                                                                      \
+	do {                                                                                    \
+		unsigned long long _a = (unsigned long long)(a);                                \
+		unsigned long long _b = (unsigned long long)(b);                                \
+		if (unlikely(_a != _b)) {                                                       \
+			ktest_fail(t, __FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", #a, #b, \
+				   _a, _b);                                                     \
+			return;                                                                 \
+		}                                                                               \
 	} while (0)
 
 /* Ends the test as skipped (TAP "# SKIP why"): for a feature this machine lacks. */
-#define KT_SKIP(reason)                                                  \
-	do {                                                             \
-		t->skipped = true;                                       \
-		snprintf(t->why, sizeof(t->why), "%s", reason);          \
-		return;                                                  \
+#define KT_SKIP(reason)                                         \
+	do {                                                    \
+		t->skipped = true;                              \
+		snprintf(t->why, sizeof(t->why), "%s", reason); \
+		return;                                         \
 	} while (0)
 
 #endif

@@ -8,7 +8,10 @@ struct list_node {
 	struct list_node *next, *prev;
 };
 
-#define LIST_INIT(name) { &(name), &(name) }
+#define LIST_INIT(name)          \
+	{                        \
+		&(name), &(name) \
+	}
 
 static inline void list_init(struct list_node *h)
 {
@@ -47,7 +50,8 @@ static inline void list_remove(struct list_node *n)
 
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_for_each(it, head) for ((it) = (head)->next; (it) != (head); (it) = (it)->next)
-#define list_for_each_safe(it, tmp, head) \
-	for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head); (it) = (tmp), (tmp) = (it)->next)
+#define list_for_each_safe(it, tmp, head)                             \
+	for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head); \
+	     (it) = (tmp), (tmp) = (it)->next)
 
 #endif

@@ -19,26 +19,27 @@
 #define PT_NODE_ENTRIES_MAX 512 /* 4 KiB / 8 bytes */
 
 /* Format-neutral access rights and attributes of a leaf (pt_prop.flags). */
-#define PT_PROP_R (1u << 0) /* readable */
-#define PT_PROP_W (1u << 1) /* writable */
-#define PT_PROP_X (1u << 2) /* executable */
-#define PT_PROP_USER (1u << 3) /* accessible from user mode (host formats only) */
-#define PT_PROP_GLOBAL (1u << 4) /* survives address-space switches (host formats only) */
+#define PT_PROP_R (1u << 0)	   /* readable */
+#define PT_PROP_W (1u << 1)	   /* writable */
+#define PT_PROP_X (1u << 2)	   /* executable */
+#define PT_PROP_USER (1u << 3)	   /* accessible from user mode (host formats only) */
+#define PT_PROP_GLOBAL (1u << 4)   /* survives address-space switches (host formats only) */
 #define PT_PROP_ACCESSED (1u << 5) /* hardware-set accessed bit */
-#define PT_PROP_DIRTY (1u << 6) /* hardware-set dirty bit */
-#define PT_PROP_ALL (PT_PROP_R | PT_PROP_W | PT_PROP_X | PT_PROP_USER | PT_PROP_GLOBAL | \
-		     PT_PROP_ACCESSED | PT_PROP_DIRTY)
+#define PT_PROP_DIRTY (1u << 6)	   /* hardware-set dirty bit */
+#define PT_PROP_ALL                                                                             \
+	(PT_PROP_R | PT_PROP_W | PT_PROP_X | PT_PROP_USER | PT_PROP_GLOBAL | PT_PROP_ACCESSED | \
+	 PT_PROP_DIRTY)
 #define PT_PROP_RW (PT_PROP_R | PT_PROP_W)
 #define PT_PROP_RX (PT_PROP_R | PT_PROP_X)
 #define PT_PROP_RWX (PT_PROP_R | PT_PROP_W | PT_PROP_X)
 
 /* Memory (cache) type of a leaf. Which ones a format can express varies. */
 enum pt_cache {
-	PT_CACHE_WB = 0, /* write-back: ordinary RAM */
-	PT_CACHE_WT, /* write-through */
-	PT_CACHE_WC, /* write-combining: frame buffers */
-	PT_CACHE_WP, /* write-protected */
-	PT_CACHE_UC, /* strong uncacheable: MMIO */
+	PT_CACHE_WB = 0,   /* write-back: ordinary RAM */
+	PT_CACHE_WT,	   /* write-through */
+	PT_CACHE_WC,	   /* write-combining: frame buffers */
+	PT_CACHE_WP,	   /* write-protected */
+	PT_CACHE_UC,	   /* strong uncacheable: MMIO */
 	PT_CACHE_UC_MINUS, /* uncacheable, overridable by MTRR WC (x86 PAT only) */
 	PT_CACHE_COUNT
 };
@@ -46,8 +47,8 @@ enum pt_cache {
 /* Properties of one leaf, independent of any format. */
 struct pt_prop {
 	uint16_t flags; /* PT_PROP_* */
-	uint8_t cache; /* enum pt_cache */
-	uint8_t soft; /* software-available bits; a format refuses more than its soft_bits */
+	uint8_t cache;	/* enum pt_cache */
+	uint8_t soft;	/* software-available bits; a format refuses more than its soft_bits */
 };
 
 #define PT_PROP(f) ((struct pt_prop){ .flags = (f), .cache = PT_CACHE_WB, .soft = 0 })
@@ -61,7 +62,7 @@ static inline bool pt_prop_equal(struct pt_prop a, struct pt_prop b)
 enum pt_entry_kind {
 	PT_ENTRY_ABSENT = 0,
 	PT_ENTRY_TABLE, /* points to the next-lower level's node at pa */
-	PT_ENTRY_LEAF, /* maps 2^shift[level] bytes at pa with prop */
+	PT_ENTRY_LEAF,	/* maps 2^shift[level] bytes at pa with prop */
 };
 
 struct pt_entry {
@@ -72,14 +73,14 @@ struct pt_entry {
 
 struct pt_format {
 	const char *name;
-	uint8_t levels; /* root level; 1 .. PT_MAX_LEVELS */
-	uint8_t shift[PT_MAX_LEVELS + 1]; /* [l]: log2 of the bytes one level-l entry maps */
+	uint8_t levels;			       /* root level; 1 .. PT_MAX_LEVELS */
+	uint8_t shift[PT_MAX_LEVELS + 1];      /* [l]: log2 of the bytes one level-l entry maps */
 	uint8_t index_bits[PT_MAX_LEVELS + 1]; /* [l]: log2 of the entries of a level-l node */
 	uint8_t leaf_levels; /* bit l set: level l may hold a leaf (level 1 always must) */
-	uint8_t va_bits; /* input address width: shift[levels] + index_bits[levels] */
-	bool sign_extend; /* canonical addresses copy bit va_bits-1 into bits 63..va_bits */
-	uint8_t pa_bits; /* largest physical address width the format can encode */
-	uint8_t soft_bits; /* how many pt_prop.soft bits the format stores */
+	uint8_t va_bits;     /* input address width: shift[levels] + index_bits[levels] */
+	bool sign_extend;    /* canonical addresses copy bit va_bits-1 into bits 63..va_bits */
+	uint8_t pa_bits;     /* largest physical address width the format can encode */
+	uint8_t soft_bits;   /* how many pt_prop.soft bits the format stores */
 	uint16_t top_first, top_last; /* usable root indices, inclusive */
 	/*
 	 * Optional: raw(level-1 leaf for pa + 4 KiB) - raw(leaf for pa), when the address

@@ -20,7 +20,7 @@
 #include <keel/compiler.h>
 
 typedef struct spinlock {
-	uint16_t next; /* ticket handed to the next arrival */
+	uint16_t next;	/* ticket handed to the next arrival */
 	uint16_t owner; /* ticket now being served */
 #ifdef KEEL_DEBUG
 	int16_t holder_cpu; /* -1 when free */
@@ -28,9 +28,15 @@ typedef struct spinlock {
 } spinlock_t;
 
 #ifdef KEEL_DEBUG
-#define SPINLOCK_INIT { 0, 0, -1 }
+#define SPINLOCK_INIT    \
+	{                \
+		0, 0, -1 \
+	}
 #else
-#define SPINLOCK_INIT { 0, 0 }
+#define SPINLOCK_INIT \
+	{             \
+		0, 0  \
+	}
 #endif
 
 static inline void spin_init(spinlock_t *l)

@@ -110,8 +110,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap0)
 		case 'd':
 		case 'i': {
 			long long v = sp.lng ? va_arg(ap, long long) : va_arg(ap, int);
-			n = fmt_num(tmp, v < 0 ? -(unsigned long long)v : (unsigned long long)v,
-				    10, false, v < 0);
+			n = fmt_num(tmp, v < 0 ? -(unsigned long long)v : (unsigned long long)v, 10,
+				    false, v < 0);
 			put_padded(&o, tmp, n, sp.width, sp.left, sp.pad);
 			break;
 		}

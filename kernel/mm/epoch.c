@@ -30,11 +30,11 @@ static uint64_t epoch_fence_word;
 
 struct epoch_slot {
 	uint64_t state; /* [a] 0 idle, else (epoch << 1) | 1 */
-	uint32_t nest; /* [p] owning CPU only */
+	uint32_t nest;	/* [p] owning CPU only */
 } __aligned(64);
 
 static uint64_t epoch_global = 1; /* [a] */
-static uint64_t epoch_graces; /* [a] */
+static uint64_t epoch_graces;	  /* [a] */
 static struct epoch_slot epoch_slots[MAX_CPUS];
 
 unsigned epoch_read_lock(void)

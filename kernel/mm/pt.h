@@ -72,7 +72,7 @@ struct pt_flush_batch;
 
 struct pt_table {
 	const struct pt_format *fmt; /* [c] const after init */
-	struct frame *root; /* [c] root node; never detached, freed by pt_table_fini */
+	struct frame *root;	     /* [c] root node; never detached, freed by pt_table_fini */
 	const struct pt_leaf_ops *leaf_ops; /* [c] may be NULL: no references held */
 };
 
@@ -90,7 +90,7 @@ paddr_t pt_table_root_pa(const struct pt_table *t);
 /* ---- Flush batches: the hook between the engine and the TLB flusher (kernel/mm/tlb.c) */
 
 #define PT_FLUSH_RANGE_MAX 32 /* past this, the batch asks for a full flush */
-#define PT_FLUSH_LEAF_MAX 64 /* deferred leaf references before a mid-operation flush */
+#define PT_FLUSH_LEAF_MAX 64  /* deferred leaf references before a mid-operation flush */
 
 struct pt_flush_ops {
 	/*
@@ -119,16 +119,16 @@ struct pt_deferred_leaf {
  */
 struct pt_flush_batch {
 	const struct pt_flush_ops *ops; /* NULL: nothing to flush (tests, unused tables) */
-	void *ctx; /* for the hook (the vm_space) */
+	void *ctx;			/* for the hook (the vm_space) */
 	struct pt_flush_range range[PT_FLUSH_RANGE_MAX];
 	unsigned range_count;
 	bool flush_all; /* ranges overflowed */
 	struct pt_deferred_leaf leaf[PT_FLUSH_LEAF_MAX];
 	unsigned leaf_count;
-	struct list_node nodes; /* detached node frames, via frame.link */
-	uint64_t node_count; /* nodes waiting on the list */
-	uint64_t flush_count; /* statistics: hook calls */
-	uint64_t leaf_put_count; /* statistics: leaf references dropped */
+	struct list_node nodes;	  /* detached node frames, via frame.link */
+	uint64_t node_count;	  /* nodes waiting on the list */
+	uint64_t flush_count;	  /* statistics: hook calls */
+	uint64_t leaf_put_count;  /* statistics: leaf references dropped */
 	uint64_t node_free_count; /* statistics: nodes freed */
 };
 
@@ -147,16 +147,16 @@ bool pt_flush_batch_is_empty(const struct pt_flush_batch *b);
 
 enum pt_item_kind {
 	PT_ITEM_NONE = 0, /* nothing mapped: [va, va + size) is one absent entry */
-	PT_ITEM_LEAF, /* a leaf: [va, va + size) -> [pa, pa + size) with prop */
-	PT_ITEM_SUBTREE, /* take_next detached a whole node: [va, va + size), leaf_count leaves */
+	PT_ITEM_LEAF,	  /* a leaf: [va, va + size) -> [pa, pa + size) with prop */
+	PT_ITEM_SUBTREE,  /* take_next detached a whole node: [va, va + size), leaf_count leaves */
 };
 
 struct pt_item {
 	enum pt_item_kind kind;
 	vaddr_t va; /* canonical start of the item (a huge leaf's start, even before the cursor) */
 	uint64_t size;
-	unsigned level; /* level of the entry */
-	paddr_t pa; /* PT_ITEM_LEAF */
+	unsigned level;	     /* level of the entry */
+	paddr_t pa;	     /* PT_ITEM_LEAF */
 	struct pt_prop prop; /* PT_ITEM_LEAF */
 	uint64_t leaf_count; /* PT_ITEM_SUBTREE: leaves it held (already deferred to the batch) */
 };
@@ -168,14 +168,14 @@ struct pt_item {
  * are stale.
  */
 struct pt_cursor {
-	struct pt_table *table; /* [c] */
-	const struct pt_format *fmt; /* [c] */
+	struct pt_table *table;	      /* [c] */
+	const struct pt_format *fmt;  /* [c] */
 	struct pt_flush_batch *batch; /* [c] */
-	uint64_t start, end; /* [c] linear range, end exclusive (may be 2^va_bits) */
-	uint64_t va; /* [w] linear position */
-	unsigned level; /* [w] lowest valid path level */
-	unsigned guard_level; /* [c] level of the locked covering node */
-	unsigned epoch_cpu; /* [c] epoch slot entered by begin */
+	uint64_t start, end;	      /* [c] linear range, end exclusive (may be 2^va_bits) */
+	uint64_t va;		      /* [w] linear position */
+	unsigned level;		      /* [w] lowest valid path level */
+	unsigned guard_level;	      /* [c] level of the locked covering node */
+	unsigned epoch_cpu;	      /* [c] epoch slot entered by begin */
 	struct frame *path[PT_MAX_LEVELS + 1]; /* [w] */
 };
 
@@ -217,8 +217,7 @@ int pt_cursor_find_next(struct pt_cursor *c, uint64_t len, struct pt_item *out) 
  * (prop not expressible); -EEXIST (something is mapped there: nothing changes);
  * -ENOMEM (nothing changes).
  */
-int pt_cursor_map(struct pt_cursor *c, paddr_t pa, uint64_t size,
-		  struct pt_prop prop) __must_check;
+int pt_cursor_map(struct pt_cursor *c, paddr_t pa, uint64_t size, struct pt_prop prop) __must_check;
 /*
  * Maps [va, va + len) to [pa, pa + len) using the largest leaves that the alignment of
  * both addresses allows, and advances past it. Returns 0 or the errors of pt_cursor_map:

@@ -113,8 +113,8 @@ void pt_batch_defer_leaf(struct pt_flush_batch *b, const struct pt_leaf_ops *ops
 		return;
 	if (b->leaf_count == PT_FLUSH_LEAF_MAX)
 		pt_batch_flush_leaves(b);
-	b->leaf[b->leaf_count++] = (struct pt_deferred_leaf){ .pa = pa, .level = (uint8_t)level,
-							      .ops = ops };
+	b->leaf[b->leaf_count++] =
+	    (struct pt_deferred_leaf){ .pa = pa, .level = (uint8_t)level, .ops = ops };
 }
 
 void pt_batch_defer_node(struct pt_flush_batch *b, struct frame *n)
@@ -131,7 +131,7 @@ void pt_flush_batch_finish(struct pt_flush_batch *b)
 	if (!b->node_count)
 		return;
 	epoch_synchronize();
-	list_for_each_safe(it, tmp, &b->nodes) {
+	list_for_each_safe (it, tmp, &b->nodes) {
 		list_remove(it);
 		frame_free(list_entry(it, struct frame, link), 0);
 		b->node_free_count++;

@@ -23,7 +23,7 @@ static void pt_free_pool(struct list_node *pool)
 {
 	struct list_node *it, *tmp;
 
-	list_for_each_safe(it, tmp, pool) {
+	list_for_each_safe (it, tmp, pool) {
 		list_remove(it);
 		pt_node_free_unpublished(list_entry(it, struct frame, link));
 	}
@@ -154,8 +154,8 @@ static int pt_split(struct pt_cursor *c, const struct pt_entry *e)
 	return 0;
 }
 
-uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level,
-			  unsigned idx, uint64_t base)
+uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level, unsigned idx,
+			  uint64_t base)
 {
 	const struct pt_format *f = c->fmt;
 	struct pt_entry e;
@@ -183,8 +183,8 @@ uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned le
 }
 
 /* True if the subtree under the table entry e (level L, span from base) has a leaf. */
-static bool pt_subtree_has_leaf(const struct pt_cursor *c, const struct pt_entry *e,
-				unsigned L, uint64_t base)
+static bool pt_subtree_has_leaf(const struct pt_cursor *c, const struct pt_entry *e, unsigned L,
+				uint64_t base)
 {
 	struct pt_dfs it;
 	enum pt_dfs_event ev;
@@ -259,8 +259,8 @@ static int pt_prepare_leaf(const struct pt_cursor *c, paddr_t pa, uint64_t size,
 	unsigned L = pt_level_of_size(f, size);
 	int err;
 
-	if (!L || !IS_ALIGNED(c->va, size) || !IS_ALIGNED(pa.v, size) ||
-	    c->end - c->va < size || pa.v >= (1ull << f->pa_bits) - size + 1)
+	if (!L || !IS_ALIGNED(c->va, size) || !IS_ALIGNED(pa.v, size) || c->end - c->va < size ||
+	    pa.v >= (1ull << f->pa_bits) - size + 1)
 		return -EINVAL;
 	err = f->encode_leaf(pa, prop, L, raw);
 	return err ? err : (int)L;
@@ -368,8 +368,8 @@ int pt_cursor_map_range(struct pt_cursor *c, uint64_t len, paddr_t pa, struct pt
 	struct pt_item item;
 	int err;
 
-	if (!len || !IS_ALIGNED(len | pa.v, PAGE_SIZE) || c->va >= c->end ||
-	    len > c->end - c->va || len > (1ull << c->fmt->pa_bits) - pa.v)
+	if (!len || !IS_ALIGNED(len | pa.v, PAGE_SIZE) || c->va >= c->end || len > c->end - c->va ||
+	    len > (1ull << c->fmt->pa_bits) - pa.v)
 		return -EINVAL;
 	err = pt_prepare_leaf(c, pa, PAGE_SIZE, prop, &raw);
 	if (err < 0)
@@ -389,8 +389,12 @@ int pt_cursor_map_range(struct pt_cursor *c, uint64_t len, paddr_t pa, struct pt
 static void pt_leaf_item(const struct pt_cursor *c, unsigned L, uint64_t base, paddr_t pa,
 			 struct pt_prop prop, struct pt_item *out)
 {
-	*out = (struct pt_item){ .kind = PT_ITEM_LEAF, .va = pt_lin_to_va(c->fmt, base),
-				 .size = pt_size(c->fmt, L), .level = L, .pa = pa, .prop = prop };
+	*out = (struct pt_item){ .kind = PT_ITEM_LEAF,
+				 .va = pt_lin_to_va(c->fmt, base),
+				 .size = pt_size(c->fmt, L),
+				 .level = L,
+				 .pa = pa,
+				 .prop = prop };
 }
 
 int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
@@ -418,8 +422,10 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 		if (e.kind == PT_ENTRY_ABSENT) {
 			pt_cursor_seek(c, eend);
 		} else if (e.kind == PT_ENTRY_TABLE && inside) {
-			*out = (struct pt_item){ .kind = PT_ITEM_SUBTREE, .va = pt_lin_to_va(f, base),
-						 .size = pt_size(f, L), .level = L };
+			*out = (struct pt_item){ .kind = PT_ITEM_SUBTREE,
+						 .va = pt_lin_to_va(f, base),
+						 .size = pt_size(f, L),
+						 .level = L };
 			out->leaf_count = pt_cursor_detach(c, c->path[L], L, idx, base);
 			pt_cursor_seek(c, eend);
 			return 0;
@@ -513,8 +519,7 @@ static void pt_clear_write(struct pt_prop *prop, void *arg)
 }
 
 /* Maps every leaf of src's window into dst (no pre-check, no rollback). */
-static int pt_copy_run(struct pt_cursor *dst, struct pt_cursor *src, uint64_t len,
-		       unsigned flags)
+static int pt_copy_run(struct pt_cursor *dst, struct pt_cursor *src, uint64_t len, unsigned flags)
 {
 	uint64_t s0 = src->va, d0 = dst->va, send = s0 + len;
 	struct pt_item item;
@@ -537,8 +542,7 @@ static int pt_copy_run(struct pt_cursor *dst, struct pt_cursor *src, uint64_t le
 	return 0;
 }
 
-int pt_cursor_copy_from(struct pt_cursor *dst, struct pt_cursor *src, uint64_t len,
-			unsigned flags)
+int pt_cursor_copy_from(struct pt_cursor *dst, struct pt_cursor *src, uint64_t len, unsigned flags)
 {
 	uint64_t d0 = dst->va, s0 = src->va;
 	struct pt_item item;

@@ -78,8 +78,8 @@ static inline bool pt_va_is_canonical(const struct pt_format *f, uint64_t va)
 enum pt_dfs_event {
 	PT_DFS_DONE = 0,
 	PT_DFS_ENTER, /* it->node is a node being entered (pre-order) */
-	PT_DFS_LEAF, /* it->entry at it->va, level it->level, in it->node */
-	PT_DFS_EXIT, /* it->node has been fully visited (post-order) */
+	PT_DFS_LEAF,  /* it->entry at it->va, level it->level, in it->node */
+	PT_DFS_EXIT,  /* it->node has been fully visited (post-order) */
 };
 
 /*
@@ -95,17 +95,17 @@ struct pt_dfs {
 	bool tables_only; /* skip scanning level-1 nodes (they hold no tables): no LEAF events */
 	struct frame *stack[PT_MAX_LEVELS + 1];
 	uint64_t next[PT_MAX_LEVELS + 1]; /* next linear address to scan in stack[l] */
-	uint64_t end[PT_MAX_LEVELS + 1]; /* end of stack[l]'s scan */
+	uint64_t end[PT_MAX_LEVELS + 1];  /* end of stack[l]'s scan */
 	/* the event's subject */
 	struct frame *node;
 	unsigned level;
 	unsigned idx; /* LEAF: entry index in node; ENTER: index in the parent */
-	uint64_t va; /* LEAF/ENTER: linear start of the entry */
+	uint64_t va;  /* LEAF/ENTER: linear start of the entry */
 	struct pt_entry entry;
 };
 
-void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root,
-		 unsigned top, uint64_t base, uint64_t lo, uint64_t hi);
+void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root, unsigned top,
+		 uint64_t base, uint64_t lo, uint64_t hi);
 enum pt_dfs_event pt_dfs_next(struct pt_dfs *it);
 
 /* ---- nodes and batches (pt_batch.c) */
@@ -142,7 +142,7 @@ uint64_t pt_cursor_window_end(const struct pt_cursor *c, uint64_t len);
  * covers linear base): clears the entry, marks and unlocks every node of it, defers its
  * leaves and nodes to the batch and records the flush. Returns the number of leaves.
  */
-uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level,
-			  unsigned idx, uint64_t base);
+uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level, unsigned idx,
+			  uint64_t base);
 
 #endif

@@ -21,8 +21,8 @@ uint64_t pt_stat_stray_retries(void)
 	return __atomic_load_n(&pt_stray_retries, __ATOMIC_RELAXED);
 }
 
-void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root,
-		 unsigned top, uint64_t base, uint64_t lo, uint64_t hi)
+void pt_dfs_init(struct pt_dfs *it, const struct pt_format *f, struct frame *root, unsigned top,
+		 uint64_t base, uint64_t lo, uint64_t hi)
 {
 	it->fmt = f;
 	it->lo = lo;
@@ -91,8 +91,8 @@ enum pt_dfs_event pt_dfs_next(struct pt_dfs *it)
  * Converts a canonical [start, end) to linear positions, checking alignment,
  * emptiness, canonical form, the canonical hole and the usable root indices.
  */
-static int pt_range_to_lin(const struct pt_format *f, vaddr_t start, vaddr_t end,
-			   uint64_t *lo, uint64_t *hi)
+static int pt_range_to_lin(const struct pt_format *f, vaddr_t start, vaddr_t end, uint64_t *lo,
+			   uint64_t *hi)
 {
 	uint64_t last = end.v - 1; /* end 0 means 2^64 */
 	uint64_t top_size = pt_size(f, f->levels);
@@ -117,8 +117,7 @@ static int pt_range_to_lin(const struct pt_format *f, vaddr_t start, vaddr_t end
  * lock-free descent with no other lock held. Returns false if n went stray or memory
  * ran out (the descent then stops at n).
  */
-static bool pt_install_child(struct pt_cursor *c, struct frame *n, unsigned level,
-			     unsigned idx)
+static bool pt_install_child(struct pt_cursor *c, struct frame *n, unsigned level, unsigned idx)
 {
 	struct frame *child;
 	bool ok = false;
@@ -156,8 +155,8 @@ static struct frame *pt_descend_lockfree(struct pt_cursor *c, unsigned *level)
 	 * an entry the range covers whole may itself be replaced (huge leaf, detach), so
 	 * its node must be the one we lock.
 	 */
-	while (l > 1 && ALIGN_DOWN(c->start, pt_size(f, l)) ==
-				ALIGN_DOWN(c->end - 1, pt_size(f, l)) &&
+	while (l > 1 &&
+	       ALIGN_DOWN(c->start, pt_size(f, l)) == ALIGN_DOWN(c->end - 1, pt_size(f, l)) &&
 	       c->end - c->start < pt_size(f, l)) {
 		unsigned idx = pt_index(f, l, c->start);
 		struct pt_entry e;
@@ -240,9 +239,8 @@ void pt_cursor_end(struct pt_cursor *c)
 
 void pt_cursor_seek(struct pt_cursor *c, uint64_t va)
 {
-	while (c->level < c->guard_level &&
-	       ALIGN_DOWN(va, pt_span(c->fmt, c->level)) !=
-		       ALIGN_DOWN(c->va, pt_span(c->fmt, c->level)))
+	while (c->level < c->guard_level && ALIGN_DOWN(va, pt_span(c->fmt, c->level)) !=
+						ALIGN_DOWN(c->va, pt_span(c->fmt, c->level)))
 		c->level++;
 	c->va = va;
 }
@@ -278,8 +276,8 @@ int pt_cursor_jump(struct pt_cursor *c, vaddr_t va)
 {
 	uint64_t lin = va.v & pt_lin_mask(c->fmt);
 
-	if (!IS_ALIGNED(va.v, PAGE_SIZE) || !pt_va_is_canonical(c->fmt, va.v) ||
-	    lin < c->start || lin >= c->end)
+	if (!IS_ALIGNED(va.v, PAGE_SIZE) || !pt_va_is_canonical(c->fmt, va.v) || lin < c->start ||
+	    lin >= c->end)
 		return -EINVAL;
 	pt_cursor_seek(c, lin);
 	return 0;
@@ -323,7 +321,7 @@ int pt_cursor_find_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 			return 0;
 		}
 		pt_cursor_seek(c, ALIGN_DOWN(c->va, pt_size(c->fmt, c->level)) +
-					  pt_size(c->fmt, c->level));
+				      pt_size(c->fmt, c->level));
 	}
 	pt_cursor_seek(c, limit);
 	return -ENOENT;

@@ -131,9 +131,11 @@ static void bench_leaf(uint64_t leaf)
 	}
 	printf("%-2s leaves (%6" PRIu64 " PTEs): memset %6.3f ns/page | map %7.3f (%5.1fx) "
 	       "query %7.3f (%5.1fx) protect %7.3f (%5.1fx) unmap %7.3f (%5.1fx)\n",
-	       leaf == PAGE_SIZE ? "4K" : leaf == SIZE_2M ? "2M" : "1G", ptes, ms / pages,
-	       best[0] / pages, best[0] / ms, best[1] / pages, best[1] / ms, best[2] / pages,
-	       best[2] / ms, best[3] / pages, best[3] / ms);
+	       leaf == PAGE_SIZE ? "4K"
+	       : leaf == SIZE_2M ? "2M"
+				 : "1G",
+	       ptes, ms / pages, best[0] / pages, best[0] / ms, best[1] / pages, best[1] / ms,
+	       best[2] / pages, best[2] / ms, best[3] / pages, best[3] / ms);
 	if (leaf == PAGE_SIZE) {
 		double mr = 1e18;
 
@@ -225,7 +227,8 @@ static void bench_parallel(void)
 		c2 = MIN(c2, calibrate(2));
 	}
 	printf("map 2 x 1 GiB of 4K leaves: 1 thread %.1f ms, 2 threads (disjoint) %.1f ms, "
-	       "speed-up %.2fx\n", one / 1e6, two / 1e6, one / two);
+	       "speed-up %.2fx\n",
+	       one / 1e6, two / 1e6, one / two);
 	printf("host calibration: 2 threads of pure arithmetic vs 1 doing both: speed-up %.2fx\n",
 	       c1 / c2);
 }

@@ -243,13 +243,21 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 const char *errno_name(int err)
 {
 	switch (err) {
-	case 0: return "0";
-	case -ENOMEM: return "-ENOMEM";
-	case -EINVAL: return "-EINVAL";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -ENOTSUP: return "-ENOTSUP";
-	case -EBUSY: return "-EBUSY";
-	default: return "-E?";
+	case 0:
+		return "0";
+	case -ENOMEM:
+		return "-ENOMEM";
+	case -EINVAL:
+		return "-EINVAL";
+	case -EEXIST:
+		return "-EEXIST";
+	case -ENOENT:
+		return "-ENOENT";
+	case -ENOTSUP:
+		return "-ENOTSUP";
+	case -EBUSY:
+		return "-EBUSY";
+	default:
+		return "-E?";
 	}
 }

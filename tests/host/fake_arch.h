@@ -11,7 +11,7 @@
 #include <keel/arch.h>
 #include <keel/frame.h>
 
-#define FAKE_PA_BASE (1ull << 51) /* 2 PiB: non-canonical as a host pointer */
+#define FAKE_PA_BASE (1ull << 51)   /* 2 PiB: non-canonical as a host pointer */
 #define FAKE_FRAME_COUNT (1u << 16) /* 256 MiB of fake RAM */
 
 /* Sets up (or resets, when everything is free) the fake memory. Idempotent. */

@@ -146,8 +146,7 @@ unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 	hook = fake_ack_hook;
 	ctx = fake_ack_ctx;
 	pthread_mutex_unlock(&fake_tlb_lock);
-	cpumask_for_each(cpu, cpus)
-	{
+	cpumask_for_each (cpu, cpus) {
 		fake_arch_set_cpu(cpu);
 		fn(arg);
 		fake_arch_set_cpu(me);

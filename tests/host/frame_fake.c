@@ -11,10 +11,10 @@
 #include <keel/check.h>
 #include <keel/printk.h>
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <sys/mman.h>
 
 static uint8_t *arena;

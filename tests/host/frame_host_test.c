@@ -24,23 +24,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ARENA_SIZE (GiB(2) + MiB(64)) /* fake physical [1 MiB, 2 GiB + 65 MiB) */
+#define ARENA_SIZE (GiB(2) + MiB(64))	  /* fake physical [1 MiB, 2 GiB + 65 MiB) */
 #define MODEL_PFNS (GiB(3) >> PAGE_SHIFT) /* the naive model covers [0, 3 GiB) */
 #define PATTERN 0x5a17c0de00000000ull
 
 static char why[256];
 static struct boot_info bi;
-static uint8_t allowed[MODEL_PFNS]; /* naive model: 1 if the page may be handed out */
+static uint8_t allowed[MODEL_PFNS];	/* naive model: 1 if the page may be handed out */
 static uint32_t page_owner[MODEL_PFNS]; /* live block id + 1 owning each page, 0 if none */
 static uint64_t allowed_count, allowed_lo, allowed_hi;
 static uint64_t initial_blocks[FRAME_ORDER_MAX + 1];
 
-#define T_ASSERT(cond)                                                                 \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
+#define T_ASSERT(cond)                                                                      \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
 			snprintf(why, sizeof(why), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-			return false;                                                  \
-		}                                                                      \
+			return false;                                                       \
+		}                                                                           \
 	} while (0)
 
 /* ---- deterministic PRNG (xorshift64*) ---- */
@@ -95,19 +95,19 @@ static void map_messy(void)
 	map_reset(MiB(60));
 	map_add(MiB(50), MiB(14) + 0x123, BOOT_MEM_USABLE); /* crosses the direct map end */
 	map_add(MiB(8), MiB(12), BOOT_MEM_USABLE);
-	map_add(MiB(12) + 0x10, 0x10, BOOT_MEM_RESERVED); /* kills one page */
+	map_add(MiB(12) + 0x10, 0x10, BOOT_MEM_RESERVED);	  /* kills one page */
 	map_add(MiB(1) - 0x123, MiB(8) + 0x7ff, BOOT_MEM_USABLE); /* overlaps [8M, 20M) */
 	map_add(MiB(15), KiB(64), BOOT_MEM_ACPI);
 	map_add(MiB(30), MiB(10), BOOT_MEM_USABLE);
-	map_add(MiB(33) + 0x1000, 0x2000, 5); /* unknown type: reserved */
-	map_add(MiB(25), 0x800, BOOT_MEM_USABLE); /* less than a page */
-	map_add(MiB(26) + 0x800, 0x2000, BOOT_MEM_USABLE); /* holds one whole page */
-	map_add(MiB(45), 0, BOOT_MEM_RESERVED); /* empty */
-	map_add(0, 0x9f000, BOOT_MEM_USABLE); /* below 1 MiB: never */
-	map_add(MiB(35), MiB(2), BOOT_MEM_USABLE); /* inside [30M, 40M) */
-	map_add(MiB(39), MiB(3), BOOT_MEM_RESERVED); /* overlaps the end of [30M, 40M) */
-	map_add(MiB(22), MiB(2), BOOT_MEM_RESERVED); /* a hole with no usable entry */
-	map_add(UINT64_MAX - 0x7ff, 0x700, BOOT_MEM_USABLE); /* top of the address space */
+	map_add(MiB(33) + 0x1000, 0x2000, 5);			/* unknown type: reserved */
+	map_add(MiB(25), 0x800, BOOT_MEM_USABLE);		/* less than a page */
+	map_add(MiB(26) + 0x800, 0x2000, BOOT_MEM_USABLE);	/* holds one whole page */
+	map_add(MiB(45), 0, BOOT_MEM_RESERVED);			/* empty */
+	map_add(0, 0x9f000, BOOT_MEM_USABLE);			/* below 1 MiB: never */
+	map_add(MiB(35), MiB(2), BOOT_MEM_USABLE);		/* inside [30M, 40M) */
+	map_add(MiB(39), MiB(3), BOOT_MEM_RESERVED);		/* overlaps the end of [30M, 40M) */
+	map_add(MiB(22), MiB(2), BOOT_MEM_RESERVED);		/* a hole with no usable entry */
+	map_add(UINT64_MAX - 0x7ff, 0x700, BOOT_MEM_USABLE);	/* top of the address space */
 	map_add(UINT64_MAX - 0xfff, 0x2000, BOOT_MEM_RESERVED); /* wraps around */
 	bi.kernel_start = PA(MiB(2));
 	bi.kernel_end = PA(MiB(3));
@@ -148,7 +148,8 @@ static void model_build(void)
 		for (unsigned i = 0; i < bi.mem_count; i++) {
 			const struct boot_mem_region *m = &bi.mem[i];
 
-			if (m->type != BOOT_MEM_USABLE && overlaps(p0, p1, m->base, m->base + m->len))
+			if (m->type != BOOT_MEM_USABLE &&
+			    overlaps(p0, p1, m->base, m->base + m->len))
 				ok = false;
 		}
 		if (overlaps(p0, p1, bi.kernel_start.v, bi.kernel_end.v))
@@ -385,8 +386,8 @@ static bool random_mixed_orders_shadow_model(void)
 			uint64_t r = rng_next();
 
 			if (live_count < 600 && (live_count == 0 || r % 3 != 0)) {
-				unsigned order = (r >> 8) % 16 == 0 ? (unsigned)((r >> 16) % 11) :
-								      (unsigned)((r >> 16) % 4);
+				unsigned order = (r >> 8) % 16 == 0 ? (unsigned)((r >> 16) % 11)
+								    : (unsigned)((r >> 16) % 4);
 				enum frame_type type = FRAME_KERNEL + (unsigned)((r >> 24) % 4);
 				struct frame *f = frame_alloc(order, type);
 

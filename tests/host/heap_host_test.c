@@ -21,12 +21,12 @@
 static char why[256];
 static struct boot_info bi;
 
-#define T_ASSERT(cond)                                                                 \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
+#define T_ASSERT(cond)                                                                      \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
 			snprintf(why, sizeof(why), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-			return false;                                                  \
-		}                                                                      \
+			return false;                                                       \
+		}                                                                           \
 	} while (0)
 
 static uint64_t rng_state;
@@ -72,7 +72,8 @@ static bool stress_random_sizes_no_overlap_no_leak(void)
 	for (unsigned round = 0; round < 4; round++) {
 		while (n < OBJ_MAX) {
 			uint64_t r = rng_next();
-			size_t size = r % 8 == 0 ? (size_t)((r >> 8) % 40000) : (size_t)((r >> 8) % 600);
+			size_t size =
+			    r % 8 == 0 ? (size_t)((r >> 8) % 40000) : (size_t)((r >> 8) % 600);
 			uint8_t *p = kmalloc(size);
 
 			T_ASSERT(p != NULL);
@@ -176,8 +177,8 @@ static void *churn_thread(void *arg)
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
 		if (live < THREAD_LIVE && (live == 0 || rng % 3 != 0)) {
-			size_t size = (rng >> 8) % 32 == 0 ? (size_t)((rng >> 16) % 9000) :
-							     (size_t)((rng >> 16) % 700);
+			size_t size = (rng >> 8) % 32 == 0 ? (size_t)((rng >> 16) % 9000)
+							   : (size_t)((rng >> 16) % 700);
 			uint8_t *p = kmalloc(size), tag = (uint8_t)(c->cpu * 61 + op);
 
 			if (!p) {

@@ -21,7 +21,7 @@
 #define FAKE_D (1ull << 8)
 #define FAKE_A (1ull << 9)
 #define FAKE_CACHE_SHIFT 10 /* bits 12:10 */
-#define FAKE_SOFT_SHIFT 13 /* bits 17:13 */
+#define FAKE_SOFT_SHIFT 13  /* bits 17:13 */
 #define FAKE_SOFT_BITS 5
 
 static uint64_t fake_pfn(paddr_t pa)
@@ -42,8 +42,7 @@ static int fake_encode_leaf(paddr_t pa, struct pt_prop p, unsigned level, uint64
 
 	(void)level;
 	if ((p.flags & ~PT_PROP_ALL) || ((p.flags & PT_PROP_W) && !(p.flags & PT_PROP_R)) ||
-	    p.cache >= PT_CACHE_COUNT || p.cache == PT_CACHE_UC_MINUS ||
-	    (p.soft >> FAKE_SOFT_BITS))
+	    p.cache >= PT_CACHE_COUNT || p.cache == PT_CACHE_UC_MINUS || (p.soft >> FAKE_SOFT_BITS))
 		return -ENOTSUP;
 	raw |= (p.flags & PT_PROP_R) ? FAKE_R : 0;
 	raw |= (p.flags & PT_PROP_W) ? FAKE_W : 0;

@@ -9,8 +9,8 @@
 
 #include <keel/pt_format.h>
 
-#include "mm/pt.h"
 #include "fake_arch.h"
+#include "mm/pt.h"
 
 extern const struct pt_format pt_format_fake;
 
@@ -20,12 +20,12 @@ extern bool tap_cur_failed;
 extern char tap_why[256];
 
 void tap_fail(const char *file, int line, const char *expr);
-#define T_ASSERT(cond)                                          \
-	do {                                                    \
-		if (!(cond)) {                                  \
-			tap_fail(__FILE__, __LINE__, #cond);    \
-			return;                                 \
-		}                                               \
+#define T_ASSERT(cond)                                       \
+	do {                                                 \
+		if (!(cond)) {                               \
+			tap_fail(__FILE__, __LINE__, #cond); \
+			return;                              \
+		}                                            \
 	} while (0)
 
 #define T_EQ(a, b) T_ASSERT((a) == (b))
@@ -38,10 +38,10 @@ int tap_finish(void);
 /* ---- per-format test parameters */
 struct pt_test_fmt {
 	const struct pt_format *fmt;
-	uint64_t huge; /* a huge leaf size (2 MiB, or the fake's 512 MiB) */
+	uint64_t huge;		     /* a huge leaf size (2 MiB, or the fake's 512 MiB) */
 	uint64_t space_lo, space_hi; /* usable linear range (hi exclusive) */
-	struct pt_prop rw; /* an expressible read-write prop */
-	struct pt_prop refused; /* a prop the format refuses */
+	struct pt_prop rw;	     /* an expressible read-write prop */
+	struct pt_prop refused;	     /* a prop the format refuses */
 };
 
 extern const struct pt_test_fmt pt_test_fmts[3];
@@ -59,7 +59,7 @@ extern const struct pt_test_fmt pt_test_fmts[3];
 extern const struct pt_leaf_ops pt_test_leaf_ops;
 void ref_reset(void);
 long ref_count(paddr_t pa); /* references held on pa now */
-long ref_total(void); /* sum over all pa: live leaf references */
+long ref_total(void);	    /* sum over all pa: live leaf references */
 uint64_t ref_gets(void);
 uint64_t ref_puts(void);
 bool ref_underflowed(void); /* a put() without a matching get() happened */

@@ -45,28 +45,28 @@ int tap_finish(void)
 
 const struct pt_test_fmt pt_test_fmts[3] = {
 	{
-		.fmt = &pt_format_x86_64,
-		.huge = SIZE_2M,
-		.space_lo = 1ull << 47, /* the upper half: sign extension everywhere */
-		.space_hi = 1ull << 48,
-		.rw = { .flags = PT_PROP_RW | PT_PROP_USER, .cache = PT_CACHE_WB },
-		.refused = { .flags = PT_PROP_W | PT_PROP_X },
+	    .fmt = &pt_format_x86_64,
+	    .huge = SIZE_2M,
+	    .space_lo = 1ull << 47, /* the upper half: sign extension everywhere */
+	    .space_hi = 1ull << 48,
+	    .rw = { .flags = PT_PROP_RW | PT_PROP_USER, .cache = PT_CACHE_WB },
+	    .refused = { .flags = PT_PROP_W | PT_PROP_X },
 	},
 	{
-		.fmt = &pt_format_ept,
-		.huge = SIZE_2M,
-		.space_lo = 0,
-		.space_hi = 1ull << 48,
-		.rw = { .flags = PT_PROP_RW, .cache = PT_CACHE_WB },
-		.refused = { .flags = PT_PROP_RW | PT_PROP_USER },
+	    .fmt = &pt_format_ept,
+	    .huge = SIZE_2M,
+	    .space_lo = 0,
+	    .space_hi = 1ull << 48,
+	    .rw = { .flags = PT_PROP_RW, .cache = PT_CACHE_WB },
+	    .refused = { .flags = PT_PROP_RW | PT_PROP_USER },
 	},
 	{
-		.fmt = &pt_format_fake,
-		.huge = 1ull << 29,
-		.space_lo = 1ull << 29,
-		.space_hi = 63ull << 29,
-		.rw = { .flags = PT_PROP_RW, .cache = PT_CACHE_WB },
-		.refused = { .flags = PT_PROP_W },
+	    .fmt = &pt_format_fake,
+	    .huge = 1ull << 29,
+	    .space_lo = 1ull << 29,
+	    .space_hi = 63ull << 29,
+	    .rw = { .flags = PT_PROP_RW, .cache = PT_CACHE_WB },
+	    .refused = { .flags = PT_PROP_W },
 	},
 };
 

@@ -53,7 +53,8 @@ static void t_prop_round_trip(const void *arg)
 		for (unsigned fl = 0; fl <= PT_PROP_ALL; fl++) {
 			for (unsigned ca = 0; ca < PT_CACHE_COUNT; ca++) {
 				for (unsigned so = 0; so <= (1u << f->soft_bits); so++) {
-					struct pt_prop p = { (uint16_t)fl, (uint8_t)ca, (uint8_t)so };
+					struct pt_prop p = { (uint16_t)fl, (uint8_t)ca,
+							     (uint8_t)so };
 					struct pt_entry e;
 					uint64_t raw;
 
@@ -67,7 +68,8 @@ static void t_prop_round_trip(const void *arg)
 						uint64_t prev;
 
 						T_EQ(f->encode_leaf(PA(pa.v - PAGE_SIZE), p, l,
-								    &prev), 0);
+								    &prev),
+						     0);
 						T_EQ(prev + f->leaf_pa_step, raw);
 					}
 					f->decode(raw, l, &e);
@@ -151,18 +153,21 @@ static void t_range_checks(const void *arg)
 	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, lo + 8192), env_va(&e, lo + 4096), &e.b),
 	     -EINVAL);
 	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, hi - 4096), VA(env_va(&e, hi - 4096).v + 8192),
-			     &e.b), -EINVAL);
+			     &e.b),
+	     -EINVAL);
 	if (lo > 0)
 		T_EQ(pt_cursor_begin(&c, &e.t, VA(lo - 4096), VA(lo + 4096), &e.b), -EINVAL);
 	if (f->sign_extend) {
 		T_EQ(pt_cursor_begin(&c, &e.t, VA(1ull << 47), VA((1ull << 47) + 4096), &e.b),
 		     -EINVAL); /* non-canonical */
 		T_EQ(pt_cursor_begin(&c, &e.t, VA(0x7ffffffff000ull), VA(0xffff800000001000ull),
-				     &e.b), -EINVAL); /* crosses the hole */
+				     &e.b),
+		     -EINVAL); /* crosses the hole */
 		T_EQ(pt_cursor_begin(&c, &e.t, VA(0), VA(0), &e.b), -EINVAL);
 	} else {
 		T_EQ(pt_cursor_begin(&c, &e.t, VA(1ull << f->va_bits),
-				     VA((1ull << f->va_bits) + 4096), &e.b), -EINVAL);
+				     VA((1ull << f->va_bits) + 4096), &e.b),
+		     -EINVAL);
 	}
 	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, lo), env_va(&e, hi), &e.b), 0);
 	pt_cursor_end(&c);
@@ -217,7 +222,8 @@ static void t_double_map_refused(const void *arg)
 	T_EQ(env_map(&e, H + TF->huge, TF->huge, T_PA(0), TF->rw), -EEXIST);
 	/* map_range overlapping the end of the 4K page: refused before any change */
 	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, H - 4 * PAGE_SIZE), env_va(&e, H + 2 * PAGE_SIZE),
-			     &e.b), 0);
+			     &e.b),
+	     0);
 	T_EQ(pt_cursor_map_range(&c, 6 * PAGE_SIZE, T_PA(0x100000), TF->rw), -EEXIST);
 	T_EQ(pt_cursor_va(&c).v, env_va(&e, H - 4 * PAGE_SIZE).v);
 	T_EQ(pt_cursor_query(&c, &it), 0);
@@ -244,11 +250,12 @@ static void t_unaligned_huge_refused(const void *arg)
 	T_EQ(pt_cursor_map(&c, T_PA(0), TF->huge, TF->rw), -EINVAL); /* va unaligned */
 	T_EQ(pt_cursor_jump(&c, env_va(&e, H)), 0);
 	T_EQ(pt_cursor_map(&c, T_PA(PAGE_SIZE), TF->huge, TF->rw), -EINVAL); /* pa unaligned */
-	T_EQ(pt_cursor_map(&c, T_PA(0), 2 * PAGE_SIZE, TF->rw), -EINVAL); /* no such leaf */
-	T_EQ(pt_cursor_map(&c, T_PA(0), TF->huge * 4, TF->rw), -EINVAL); /* beyond the range */
+	T_EQ(pt_cursor_map(&c, T_PA(0), 2 * PAGE_SIZE, TF->rw), -EINVAL);    /* no such leaf */
+	T_EQ(pt_cursor_map(&c, T_PA(0), TF->huge * 4, TF->rw), -EINVAL);     /* beyond the range */
 	T_EQ(pt_cursor_map(&c, T_PA(0), PAGE_SIZE, TF->refused), -ENOTSUP);
 	T_EQ(pt_cursor_map_range(&c, 2 * PAGE_SIZE, PA((1ull << TF->fmt->pa_bits) - PAGE_SIZE),
-				 TF->rw), -EINVAL); /* pa runs past the format's width */
+				 TF->rw),
+	     -EINVAL); /* pa runs past the format's width */
 	T_EQ(pt_cursor_map_range(&c, 2 * PAGE_SIZE, T_PA(0), TF->refused), -ENOTSUP);
 	T_EQ(pt_cursor_va(&c).v, env_va(&e, H).v);
 	pt_cursor_end(&c);
@@ -319,8 +326,9 @@ static void t_find_next_across_boundaries(const void *arg)
 	env_init(&e, TF, NULL);
 	for (int i = 0; i < 3; i++)
 		T_EQ(env_map(&e, at[i], PAGE_SIZE, T_PA(0x1000 * (i + 1)), TF->rw), 0);
-	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, TF->space_lo), env_va(&e, B + 4 * TF->huge),
-			     &e.b), 0);
+	T_EQ(
+	    pt_cursor_begin(&c, &e.t, env_va(&e, TF->space_lo), env_va(&e, B + 4 * TF->huge), &e.b),
+	    0);
 	for (int i = 0; i < 3; i++) {
 		T_EQ(pt_cursor_find_next(&c, UINT64_MAX, &it), 0);
 		T_EQ(it.va.v, env_va(&e, at[i]).v);
@@ -353,8 +361,7 @@ static void t_take_next_subtree(const void *arg)
 	T_EQ(ref_total(), (long)n1);
 	nodes = fake_pt_nodes_in_use();
 	flushed = test_flushed_bytes;
-	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, B - span1), env_va(&e, B + 2 * span1), &e.b),
-	     0);
+	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, B - span1), env_va(&e, B + 2 * span1), &e.b), 0);
 	T_EQ(pt_cursor_take_next(&c, UINT64_MAX, &it), 0);
 	T_EQ(it.kind, PT_ITEM_SUBTREE);
 	T_EQ(it.va.v, env_va(&e, B).v);
@@ -399,7 +406,7 @@ static void t_unmap_inside_huge_splits(const void *arg)
 	T_EQ(env_query(&e, H + TF->huge - PAGE_SIZE, &it), PT_ITEM_LEAF);
 	T_EQ(it.pa.v, T_PA(P + TF->huge - PAGE_SIZE).v);
 	T_EQ(env_query(&e, H + TF->huge, &it), PT_ITEM_LEAF);
-	T_EQ(it.size, TF->huge); /* the neighbour is untouched */
+	T_EQ(it.size, TF->huge);			 /* the neighbour is untouched */
 	T_EQ(ref_total(), (long)(TF->huge / PAGE_SIZE)); /* huge-1 small + 1 huge */
 	/* unmap across the boundary: the rest of the split one plus half of the next */
 	T_EQ(env_unmap(&e, H, TF->huge + TF->huge / 2), 0);
@@ -435,8 +442,9 @@ static void t_protect_query_split(const void *arg)
 	env_init(&e, TF, NULL);
 	T_EQ(env_map(&e, H, TF->huge, T_PA(0), TF->rw), 0);
 	T_EQ(env_map(&e, H - PAGE_SIZE, PAGE_SIZE, T_PA(0x3000), TF->rw), 0);
-	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, H - PAGE_SIZE), env_va(&e, mid + PAGE_SIZE),
-			     &e.b), 0);
+	T_EQ(
+	    pt_cursor_begin(&c, &e.t, env_va(&e, H - PAGE_SIZE), env_va(&e, mid + PAGE_SIZE), &e.b),
+	    0);
 	T_EQ(pt_cursor_jump(&c, env_va(&e, mid)), 0);
 	T_EQ(pt_cursor_protect_next(&c, PAGE_SIZE, clear_w, NULL, &it), 0);
 	T_EQ(it.va.v, env_va(&e, mid).v);
@@ -588,8 +596,8 @@ static int enomem_op(int op, struct pt_env *e, struct pt_env *d, uint64_t B, lon
 	case OP_MAP_RANGE:
 		CHECK(pt_cursor_jump(&c, env_va(e, B + 2 * tf->huge + 4 * PAGE_SIZE)) == 0);
 		/* unaligned: 4K leaves over three level-1 nodes */
-		err = pt_cursor_map_range(&c, 2 * (PAGE_SIZE << tf->fmt->index_bits[1]) +
-						      4 * PAGE_SIZE, T_PA(0), tf->rw);
+		err = pt_cursor_map_range(
+		    &c, 2 * (PAGE_SIZE << tf->fmt->index_bits[1]) + 4 * PAGE_SIZE, T_PA(0), tf->rw);
 		break;
 	case OP_UNMAP_SPLIT:
 		CHECK(pt_cursor_jump(&c, env_va(e, B + PAGE_SIZE)) == 0);

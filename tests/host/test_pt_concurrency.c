@@ -20,13 +20,13 @@
 struct shared {
 	struct pt_table *t;
 	const struct pt_test_fmt *tf;
-	uint64_t base[4]; /* per-thread linear range start */
-	int inside; /* [a] threads inside a cursor now */
-	int max_inside; /* [a] */
-	int start; /* [a] */
-	int stop; /* [a] */
+	uint64_t base[4];    /* per-thread linear range start */
+	int inside;	     /* [a] threads inside a cursor now */
+	int max_inside;	     /* [a] */
+	int start;	     /* [a] */
+	int stop;	     /* [a] */
 	unsigned long plain; /* only touched inside mutually-overlapping cursors */
-	bool bad; /* [a] */
+	bool bad;	     /* [a] */
 };
 
 struct worker {
@@ -63,7 +63,8 @@ static void *disjoint_worker(void *arg)
 	fake_arch_set_cpu(w->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	wait_flag(&sh->start);
-	CHECK(pt_cursor_begin(&c, sh->t, lin_va(sh->tf, lo), lin_va(sh->tf, lo + SIZE_2M), &b) == 0);
+	CHECK(pt_cursor_begin(&c, sh->t, lin_va(sh->tf, lo), lin_va(sh->tf, lo + SIZE_2M), &b) ==
+	      0);
 	__atomic_fetch_add(&sh->inside, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(&sh->inside, __ATOMIC_ACQUIRE) < 2 && ++spins < SPIN_LIMIT)
 		sched_yield();

@@ -101,8 +101,8 @@ static void model_split(struct mchunk *c)
 		c->pages = malloc(CPAGES * sizeof(struct mpage));
 	CHECK(c->pages);
 	for (unsigned i = 0; i < CPAGES; i++)
-		c->pages[i] = (struct mpage){ c->kind == 1, c->pa + (uint64_t)i * PAGE_SIZE,
-					      c->prop };
+		c->pages[i] =
+		    (struct mpage){ c->kind == 1, c->pa + (uint64_t)i * PAGE_SIZE, c->prop };
 	c->kind = 2;
 }
 
@@ -137,7 +137,7 @@ static void model_set(struct model *m, uint64_t va, uint64_t len, bool map, uint
 
 static bool model_any_mapped(const struct model *m, uint64_t va, uint64_t len)
 {
-	for (; len; ) {
+	for (; len;) {
 		const struct mchunk *c = &m->c[(va - m->lo) / CHUNK];
 		unsigned i = (unsigned)((va - m->lo) % CHUNK / PAGE_SIZE);
 
@@ -156,7 +156,7 @@ static bool model_any_mapped(const struct model *m, uint64_t va, uint64_t len)
 
 static void model_protect(struct model *m, uint64_t va, uint64_t len, pt_protect_fn fn)
 {
-	for (; len; ) {
+	for (; len;) {
 		struct mchunk *c = &m->c[(va - m->lo) / CHUNK];
 		unsigned i = (unsigned)((va - m->lo) % CHUNK / PAGE_SIZE);
 
@@ -174,10 +174,26 @@ static void model_protect(struct model *m, uint64_t va, uint64_t len, pt_protect
 }
 
 /* ---- protect operations (all expressible in every format for the props we use) */
-static void op_clear_w(struct pt_prop *p, void *a) { (void)a; p->flags &= (uint16_t)~PT_PROP_W; }
-static void op_set_w(struct pt_prop *p, void *a) { (void)a; p->flags |= PT_PROP_W; }
-static void op_soft(struct pt_prop *p, void *a) { (void)a; p->soft ^= 1; }
-static void op_dirty(struct pt_prop *p, void *a) { (void)a; p->flags ^= PT_PROP_DIRTY; }
+static void op_clear_w(struct pt_prop *p, void *a)
+{
+	(void)a;
+	p->flags &= (uint16_t)~PT_PROP_W;
+}
+static void op_set_w(struct pt_prop *p, void *a)
+{
+	(void)a;
+	p->flags |= PT_PROP_W;
+}
+static void op_soft(struct pt_prop *p, void *a)
+{
+	(void)a;
+	p->soft ^= 1;
+}
+static void op_dirty(struct pt_prop *p, void *a)
+{
+	(void)a;
+	p->flags ^= PT_PROP_DIRTY;
+}
 static const pt_protect_fn protect_ops[] = { op_clear_w, op_set_w, op_soft, op_dirty };
 
 static struct pt_prop rnd_prop(const struct pt_format *f)
@@ -209,10 +225,18 @@ static uint64_t rnd_len(const struct model *m, uint64_t va)
 	uint64_t room = m->lo + m->len - va, len;
 
 	switch (rnd_below(16)) {
-	case 0 ... 5: len = (1 + rnd_below(16)) * PAGE_SIZE; break;
-	case 6 ... 10: len = (1 + rnd_below(2 * CPAGES)) * PAGE_SIZE; break;
-	case 11 ... 14: len = (1 + rnd_below(4)) * CHUNK; break;
-	default: len = ALIGN_UP(rnd_below(room) + 1, PAGE_SIZE); break;
+	case 0 ... 5:
+		len = (1 + rnd_below(16)) * PAGE_SIZE;
+		break;
+	case 6 ... 10:
+		len = (1 + rnd_below(2 * CPAGES)) * PAGE_SIZE;
+		break;
+	case 11 ... 14:
+		len = (1 + rnd_below(4)) * CHUNK;
+		break;
+	default:
+		len = ALIGN_UP(rnd_below(room) + 1, PAGE_SIZE);
+		break;
 	}
 	return MIN(len, room);
 }
@@ -346,16 +370,20 @@ static bool flush_covered(const struct model *m, uint64_t va, uint64_t len, pt_p
 
 static uint64_t fails;
 static bool trace;
-#define TRACE(...) do { if (trace) fprintf(stderr, __VA_ARGS__); } while (0)
+#define TRACE(...)                                    \
+	do {                                          \
+		if (trace)                            \
+			fprintf(stderr, __VA_ARGS__); \
+	} while (0)
 static uint64_t op_no;
 
-#define DIVERGE(...)                                                                   \
-	do {                                                                           \
-		fprintf(stderr, "divergence at op %" PRIu64 ": ", op_no);              \
-		fprintf(stderr, __VA_ARGS__);                                           \
-		fputc('\n', stderr);                                                     \
-		fails++;                                                                 \
-		return false;                                                            \
+#define DIVERGE(...)                                                      \
+	do {                                                              \
+		fprintf(stderr, "divergence at op %" PRIu64 ": ", op_no); \
+		fprintf(stderr, __VA_ARGS__);                             \
+		fputc('\n', stderr);                                      \
+		fails++;                                                  \
+		return false;                                             \
 	} while (0)
 
 static int begin(struct side *s, struct pt_cursor *c, uint64_t va, uint64_t len)
@@ -493,13 +521,13 @@ static bool do_query(struct side *s)
 	CHECK(pt_cursor_query(&c, &it) == 0);
 	end(s, &c);
 	TRACE("%" PRIu64 " query %#" PRIx64 ": %d va %#" PRIx64 " size %#" PRIx64 " pa %#" PRIx64
-	      " f%x c%u s%u | model %d pa %#" PRIx64 " f%x c%u s%u\n", op_no, va, it.kind, it.va.v,
-	      it.size, it.pa.v, it.prop.flags, it.prop.cache, it.prop.soft, p.mapped, p.pa,
-	      p.prop.flags, p.prop.cache, p.prop.soft);
+	      " f%x c%u s%u | model %d pa %#" PRIx64 " f%x c%u s%u\n",
+	      op_no, va, it.kind, it.va.v, it.size, it.pa.v, it.prop.flags, it.prop.cache,
+	      it.prop.soft, p.mapped, p.pa, p.prop.flags, p.prop.cache, p.prop.soft);
 	if ((it.kind == PT_ITEM_LEAF) != p.mapped)
 		DIVERGE("query %#" PRIx64 ": engine %d model %d", va, it.kind, p.mapped);
-	if (p.mapped && (it.pa.v + (va - lin_of(s, it.va)) != p.pa ||
-			 !pt_prop_equal(it.prop, p.prop)))
+	if (p.mapped &&
+	    (it.pa.v + (va - lin_of(s, it.va)) != p.pa || !pt_prop_equal(it.prop, p.prop)))
 		DIVERGE("query %#" PRIx64 ": pa/prop differ", va);
 	return true;
 }
@@ -524,8 +552,8 @@ static bool do_copy(struct side *a, struct side *b)
 	CHECK(pt_cursor_jump(&cd, env_va(&b->env, dva)) == 0);
 	CHECK(begin(a, &cs, sva, len) == 0);
 	err = pt_cursor_copy_from(&cd, &cs, len, flags);
-	TRACE("%" PRIu64 " copy %#" PRIx64 " -> %#" PRIx64 " %#" PRIx64 " fl%u -> %d\n", op_no,
-	      sva, dva, len, flags, err);
+	TRACE("%" PRIu64 " copy %#" PRIx64 " -> %#" PRIx64 " %#" PRIx64 " fl%u -> %d\n", op_no, sva,
+	      dva, len, flags, err);
 	pt_cursor_end(&cs);
 	pt_cursor_end(&cd);
 	pt_flush_batch_finish(&a->env.b);
@@ -653,7 +681,8 @@ static void run_format(const struct pt_test_fmt *tf, uint64_t ops, uint64_t seed
 		       fake_pt_nodes_in_use() - nodes0);
 	} else {
 		printf("ok %d - %s: differential %" PRIu64 " ops, 0 divergences, all frames back"
-		       " (%.1f s)\n", tap_count, f->name, ops, now() - t0);
+		       " (%.1f s)\n",
+		       tap_count, f->name, ops, now() - t0);
 	}
 	fflush(stdout);
 }

@@ -47,16 +47,16 @@ struct trap_catch {
 
 /* Lock legend: [c] const once online  [p] owning CPU only  [a] atomic */
 struct cpu {
-	struct cpu *self; /* [c] must stay first: %gs:0 */
-	unsigned id; /* [c] dense index */
-	uint32_t apic_id; /* [c] */
-	volatile bool online; /* [a] set by the CPU itself when ready */
-	uint8_t *kstack_top; /* [c] */
+	struct cpu *self;	  /* [c] must stay first: %gs:0 */
+	unsigned id;		  /* [c] dense index */
+	uint32_t apic_id;	  /* [c] */
+	volatile bool online;	  /* [a] set by the CPU itself when ready */
+	uint8_t *kstack_top;	  /* [c] */
 	struct trap_catch *catch; /* [p] armed catch, or NULL */
-	uint64_t irq_count; /* [p] interrupts taken */
-	uint64_t ipi_test_count; /* [a] VEC_IPI_TEST received */
-	uint64_t gdt[7]; /* [c] null, kcode, kdata, TSS (2 slots), spare */
-	struct tss tss; /* [c] */
+	uint64_t irq_count;	  /* [p] interrupts taken */
+	uint64_t ipi_test_count;  /* [a] VEC_IPI_TEST received */
+	uint64_t gdt[7];	  /* [c] null, kcode, kdata, TSS (2 slots), spare */
+	struct tss tss;		  /* [c] */
 	uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
 };
 

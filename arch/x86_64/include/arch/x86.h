@@ -80,18 +80,20 @@ int probe_read_u64(const void *p, uint64_t *out);
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c,
 			 uint32_t *d)
 {
-	__asm__ __volatile__("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+	__asm__ __volatile__("cpuid"
+			     : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d)
+			     : "a"(leaf), "c"(sub));
 }
 
-#define DEFINE_CR(n)                                                        \
-	static inline uint64_t read_cr##n(void)                             \
-	{                                                                   \
-		uint64_t v;                                                 \
-		__asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));       \
-		return v;                                                   \
-	}                                                                   \
-	static inline void write_cr##n(uint64_t v)                          \
-	{                                                                   \
+#define DEFINE_CR(n)                                                         \
+	static inline uint64_t read_cr##n(void)                              \
+	{                                                                    \
+		uint64_t v;                                                  \
+		__asm__ __volatile__("mov %%cr" #n ", %0" : "=r"(v));        \
+		return v;                                                    \
+	}                                                                    \
+	static inline void write_cr##n(uint64_t v)                           \
+	{                                                                    \
 		__asm__ __volatile__("mov %0, %%cr" #n ::"r"(v) : "memory"); \
 	}
 DEFINE_CR(0)
