@@ -213,21 +213,27 @@ void trap_handler(struct trap_frame *tf)
 	panic("unhandled %s at %llx", trap_vector_name(v), (unsigned long long)tf->rip);
 }
 
+/*
+ * The fixup for an instruction labelled 1: when it faults, execution resumes after it
+ * (label 2) with %[err] = %[efault]. The extable entry pairs 1 with the fixup code.
+ */
+#define EXTABLE_EFAULT                   \
+	"2:\n"                           \
+	".pushsection .fixup, \"ax\"\n"  \
+	"3: mov %[efault], %[err]\n"     \
+	"   jmp 2b\n"                    \
+	".popsection\n"                  \
+	".pushsection .extable, \"a\"\n" \
+	"   .balign 8\n"                 \
+	"   .quad 1b, 3b\n"              \
+	".popsection\n"
+
 /* rdmsr/wrmsr with an extable entry: a #GP on an unknown MSR returns -EFAULT. */
 int rdmsr_safe(uint32_t msr, uint64_t *val)
 {
 	uint32_t lo = 0, hi = 0;
 	int err = 0;
-	__asm__ __volatile__("1: rdmsr\n"
-			     "2:\n"
-			     ".pushsection .fixup, \"ax\"\n"
-			     "3: mov %[efault], %[err]\n"
-			     "   jmp 2b\n"
-			     ".popsection\n"
-			     ".pushsection .extable, \"a\"\n"
-			     "   .balign 8\n"
-			     "   .quad 1b, 3b\n"
-			     ".popsection\n"
+	__asm__ __volatile__("1: rdmsr\n" EXTABLE_EFAULT
 			     : "+a"(lo), "+d"(hi), [err] "+r"(err)
 			     : "c"(msr), [efault] "i"(-EFAULT));
 	*val = ((uint64_t)hi << 32) | lo;
@@ -238,16 +244,7 @@ int probe_read_u64(const void *p, uint64_t *out)
 {
 	uint64_t v = 0;
 	int err = 0;
-	__asm__ __volatile__("1: movq (%[p]), %[v]\n"
-			     "2:\n"
-			     ".pushsection .fixup, \"ax\"\n"
-			     "3: mov %[efault], %[err]\n"
-			     "   jmp 2b\n"
-			     ".popsection\n"
-			     ".pushsection .extable, \"a\"\n"
-			     "   .balign 8\n"
-			     "   .quad 1b, 3b\n"
-			     ".popsection\n"
+	__asm__ __volatile__("1: movq (%[p]), %[v]\n" EXTABLE_EFAULT
 			     : [v] "+r"(v), [err] "+r"(err)
 			     : [p] "r"(p), [efault] "i"(-EFAULT));
 	if (!err)
@@ -258,16 +255,7 @@ int probe_read_u64(const void *p, uint64_t *out)
 int wrmsr_safe(uint32_t msr, uint64_t val)
 {
 	int err = 0;
-	__asm__ __volatile__("1: wrmsr\n"
-			     "2:\n"
-			     ".pushsection .fixup, \"ax\"\n"
-			     "3: mov %[efault], %[err]\n"
-			     "   jmp 2b\n"
-			     ".popsection\n"
-			     ".pushsection .extable, \"a\"\n"
-			     "   .balign 8\n"
-			     "   .quad 1b, 3b\n"
-			     ".popsection\n"
+	__asm__ __volatile__("1: wrmsr\n" EXTABLE_EFAULT
 			     : [err] "+r"(err)
 			     : "c"(msr), "a"((uint32_t)val),
 			       "d"((uint32_t)(val >> 32)), [efault] "i"(-EFAULT)

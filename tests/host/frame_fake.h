@@ -16,4 +16,7 @@ void fake_set_cpu(unsigned cpu);
 /* When true (the default), printk output is dropped. */
 extern bool fake_quiet;
 
+/* Runs fn in a forked child (stderr silenced); true if it aborted (CHECK/panic). */
+bool fake_child_panics(void (*fn)(void));
+
 #endif

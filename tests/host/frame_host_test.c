@@ -564,27 +564,6 @@ static bool concurrent_threads_churn(void)
 
 /* ---- misuse must panic (CHECK): run in a forked child ---- */
 
-static bool child_panics(void (*fn)(void))
-{
-	pid_t pid;
-	int status;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, 2);
-		fn();
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
-
 static void misuse_double_free(void)
 {
 	struct frame *f = frame_alloc(0, FRAME_KERNEL);
@@ -659,7 +638,7 @@ static bool misuse_panics(void)
 
 	init_with(map_messy);
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!child_panics(cases[i].fn)) {
+		if (!fake_child_panics(cases[i].fn)) {
 			snprintf(why, sizeof(why), "%s did not panic", cases[i].name);
 			return false;
 		}
