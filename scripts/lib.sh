@@ -106,3 +106,26 @@ check_module_path() {
 	esac
 	[ -f "$1" ] || die "module $1 not found"
 }
+
+# emu_follow PID SIGNAL QUIET LOG: follows an emulator started in the background in the
+# current directory: shows serial.txt as it grows (unless QUIET is 1), makes a stop of
+# this script stop the emulator with SIGNAL (Bochs only stops on INT), waits for its
+# real exit status and copies serial.txt to LOG (if set). Sets emu_rc.
+# shellcheck disable=SC2034 # emu_rc is read by the caller
+emu_follow() {
+	local pid=$1 sig=$2 quiet_=$3 log_=$4 tailer=""
+	# shellcheck disable=SC2064 # expand now: the trap must name this PID
+	trap "kill -$sig $pid 2>/dev/null || true" INT TERM
+	if [ "$quiet_" = 0 ]; then
+		tail -s 0.1 -n +1 -f --pid="$pid" serial.txt &
+		tailer=$!
+	fi
+	set +e
+	wait "$pid"
+	emu_rc=$?
+	# A trapped signal ends "wait" early: wait again for the real status.
+	while kill -0 "$pid" 2>/dev/null; do wait "$pid"; emu_rc=$?; done
+	set -e
+	[ -z "$tailer" ] || wait "$tailer" || true
+	[ -z "$log_" ] || cp serial.txt "$log_"
+}

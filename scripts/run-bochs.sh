@@ -135,22 +135,9 @@ cd "$run"
 # debugger then runs "quit". -k 10 is the last resort.
 TERM=dumb timeout -s INT -k 10 "$timeout_s" \
 	bochs -q -unlock -f bochsrc -rc run.rc </dev/null >bochs.out 2>&1 &
-emu=$!
 # Stopping this script stops Bochs; only SIGINT does (timeout passes it on).
-trap 'kill -INT "$emu" 2>/dev/null || true' INT TERM
-tailer=""
-if [ "$quiet" = 0 ]; then
-	tail -s 0.1 -n +1 -f --pid="$emu" serial.txt &
-	tailer=$!
-fi
-set +e
-wait "$emu"
-rc=$?
-# A trapped signal ends "wait" early: wait again for the real status.
-while kill -0 "$emu" 2>/dev/null; do wait "$emu"; rc=$?; done
-set -e
-[ -z "$tailer" ] || wait "$tailer" || true
-[ -z "$log" ] || cp serial.txt "$log"
+emu_follow $! INT "$quiet" "$log"
+rc=$emu_rc
 if [ "$rc" = "$KEEL_RC_TIMEOUT" ] || [ "$rc" = 137 ]; then
 	note "timeout after ${timeout_s}s"
 	rc=$KEEL_RC_TIMEOUT

@@ -63,6 +63,7 @@ tcg)
 	# is descheduled while the others spin (measured: the 4-CPU spinlock test runs past
 	# 300 s, 0.7 s single-threaded). Then one host thread runs all vCPUs in turn.
 	if [ "$cpus" -gt "$(nproc)" ]; then
+		# shellcheck disable=SC2054 # the comma is QEMU's option syntax
 		cpu_args=(-accel tcg,thread=single -cpu max)
 	else
 		cpu_args=(-accel tcg -cpu max)
@@ -120,22 +121,9 @@ if [ "$timeout_s" = 0 ]; then
 else
 	timeout -k 5 "$timeout_s" qemu-system-x86_64 "${args[@]}" </dev/null >qemu.out 2>&1 &
 fi
-emu=$!
 # Stopping this script stops the emulator (debug-qemu.sh relies on it).
-trap 'kill -TERM "$emu" 2>/dev/null || true' INT TERM
-tailer=""
-if [ "$quiet" = 0 ]; then
-	tail -s 0.1 -n +1 -f --pid="$emu" serial.txt &
-	tailer=$!
-fi
-set +e
-wait "$emu"
-rc=$?
-# A trapped signal ends "wait" early: wait again for the real status.
-while kill -0 "$emu" 2>/dev/null; do wait "$emu"; rc=$?; done
-set -e
-[ -z "$tailer" ] || wait "$tailer" || true
-[ -z "$log" ] || cp serial.txt "$log"
+emu_follow $! TERM "$quiet" "$log"
+rc=$emu_rc
 if [ "$timeout_s" != 0 ] && { [ "$rc" = "$KEEL_RC_TIMEOUT" ] || [ "$rc" = 137 ]; }; then
 	note "timeout after ${timeout_s}s"
 	rc=$KEEL_RC_TIMEOUT
