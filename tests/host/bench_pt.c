@@ -157,7 +157,7 @@ static void *par_map(void *arg)
 	struct par *p = arg;
 	struct pt_flush_batch b;
 
-	fake_arch_set_cpu(p->cpu);
+	fake_set_cpu(p->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	map_all(p->t, p->base, PAGE_SIZE, &b);
 	return NULL;

@@ -16,6 +16,7 @@
 #include <keel/errno.h>
 
 #include "fake_arch.h"
+#include "fake_cpu.h"
 
 static uint8_t *fake_mem; /* host backing of the fake RAM */
 static struct frame fake_frames[FAKE_FRAME_COUNT];
@@ -23,8 +24,6 @@ static uint64_t fake_bitmap[FAKE_FRAME_COUNT / 64];
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t fake_in_use, fake_nodes;
 static long fake_fail_countdown = -1;
-static uint64_t fake_relaxes;
-static __thread unsigned fake_cpu;
 
 void fake_arch_init(void)
 {
@@ -36,43 +35,6 @@ void fake_arch_init(void)
 	}
 	fake_fail_countdown = -1;
 	pthread_mutex_unlock(&fake_lock);
-}
-
-void fake_arch_set_cpu(unsigned cpu)
-{
-	CHECK(cpu < MAX_CPUS);
-	fake_cpu = cpu;
-}
-
-unsigned arch_cpu_id(void)
-{
-	return fake_cpu;
-}
-
-unsigned long arch_irq_save(void)
-{
-	return 0;
-}
-
-void arch_irq_restore(unsigned long flags)
-{
-	(void)flags;
-}
-
-bool arch_irqs_enabled(void)
-{
-	return true;
-}
-
-void arch_cpu_relax(void)
-{
-	__atomic_fetch_add(&fake_relaxes, 1, __ATOMIC_RELAXED);
-	sched_yield(); /* host threads may outnumber cores */
-}
-
-uint64_t fake_relax_count(void)
-{
-	return __atomic_load_n(&fake_relaxes, __ATOMIC_RELAXED);
 }
 
 void *arch_pa_to_kva(paddr_t pa)
@@ -225,19 +187,6 @@ void fake_fail_after(long n)
 void fake_fail_off(void)
 {
 	fake_fail_after(-1);
-}
-
-void panic_at(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "PANIC at %s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
 }
 
 const char *errno_name(int err)

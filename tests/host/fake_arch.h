@@ -8,6 +8,7 @@
 #ifndef KEEL_TESTS_FAKE_ARCH_H
 #define KEEL_TESTS_FAKE_ARCH_H
 
+#include "fake_cpu.h"
 #include <keel/arch.h>
 #include <keel/frame.h>
 
@@ -16,8 +17,6 @@
 
 /* Sets up (or resets, when everything is free) the fake memory. Idempotent. */
 void fake_arch_init(void);
-/* Makes the calling thread CPU `cpu` (0 .. MAX_CPUS-1). The main thread is CPU 0. */
-void fake_arch_set_cpu(unsigned cpu);
 
 /* Frames allocated now (blocks count 2^order frames). */
 uint64_t fake_frames_in_use(void);
@@ -29,7 +28,5 @@ uint64_t fake_pt_nodes_in_use(void);
  */
 void fake_fail_after(long n);
 void fake_fail_off(void);
-/* Times arch_cpu_relax ran (a spin-wait is in progress somewhere). */
-uint64_t fake_relax_count(void);
 
 #endif

@@ -147,9 +147,9 @@ unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 	ctx = fake_ack_ctx;
 	pthread_mutex_unlock(&fake_tlb_lock);
 	cpumask_for_each (cpu, cpus) {
-		fake_arch_set_cpu(cpu);
+		fake_set_cpu(cpu);
 		fn(arg);
-		fake_arch_set_cpu(me);
+		fake_set_cpu(me);
 		if (hook)
 			hook(cpu, ctx);
 		n++;

@@ -6,6 +6,7 @@
  * that writes below 1 MiB or above the direct map is caught.
  */
 #include "frame_fake.h"
+#include "fake_cpu.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,17 +20,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 static uint8_t *arena;
 static uint64_t arena_size;
 bool fake_quiet = true;
-static __thread unsigned fake_cpu; /* each test thread plays one CPU */
-
-void fake_set_cpu(unsigned cpu)
-{
-	fake_cpu = cpu;
-}
 
 void fake_arena_init(uint64_t size)
 {
@@ -69,43 +65,6 @@ paddr_t arch_kva_to_pa(const void *kva)
 	return PA(FAKE_PHYS_BASE + (uint64_t)(p - arena));
 }
 
-unsigned long arch_irq_save(void)
-{
-	return 0;
-}
-
-void arch_irq_restore(unsigned long flags)
-{
-	(void)flags;
-}
-
-bool arch_irqs_enabled(void)
-{
-	return true;
-}
-
-void arch_cpu_relax(void)
-{
-	sched_yield(); /* the lock holder may be a descheduled thread */
-}
-
-unsigned arch_cpu_id(void)
-{
-	return fake_cpu;
-}
-
-void panic_at(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "PANIC at %s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-
 void vprintk(const char *fmt, va_list ap)
 {
 	if (fmt[0] == '\001' && fmt[1])
@@ -143,4 +102,45 @@ bool fake_child_panics(void (*fn)(void))
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return false;
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+char fake_why[256];
+uint64_t fake_rng_state = 1;
+
+uint64_t fake_rng_next(void)
+{
+	fake_rng_state ^= fake_rng_state >> 12;
+	fake_rng_state ^= fake_rng_state << 25;
+	fake_rng_state ^= fake_rng_state >> 27;
+	return fake_rng_state * 0x2545f4914f6cdd1dull;
+}
+
+int fake_run_tests(const struct fake_test *tests, size_t count, int argc, char **argv,
+		   void (*before_each)(void))
+{
+	const char *only = NULL;
+	int failed = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-v") == 0)
+			fake_quiet = false;
+		else
+			only = argv[i];
+	}
+	printf("1..%zu\n", count);
+	for (size_t i = 0; i < count; i++) {
+		fake_why[0] = 0;
+		if (before_each)
+			before_each();
+		if (only && !strstr(tests[i].name, only)) {
+			printf("ok %zu - %s # SKIP not selected\n", i + 1, tests[i].name);
+		} else if (tests[i].fn()) {
+			printf("ok %zu - %s\n", i + 1, tests[i].name);
+		} else {
+			printf("not ok %zu - %s # %s\n", i + 1, tests[i].name, fake_why);
+			failed++;
+		}
+		fflush(stdout);
+	}
+	return failed ? 1 : 0;
 }

@@ -28,30 +28,11 @@
 #define MODEL_PFNS (GiB(3) >> PAGE_SHIFT) /* the naive model covers [0, 3 GiB) */
 #define PATTERN 0x5a17c0de00000000ull
 
-static char why[256];
 static struct boot_info bi;
 static uint8_t allowed[MODEL_PFNS];	/* naive model: 1 if the page may be handed out */
 static uint32_t page_owner[MODEL_PFNS]; /* live block id + 1 owning each page, 0 if none */
 static uint64_t allowed_count, allowed_lo, allowed_hi;
 static uint64_t initial_blocks[FRAME_ORDER_MAX + 1];
-
-#define T_ASSERT(cond)                                                                      \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			snprintf(why, sizeof(why), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-			return false;                                                       \
-		}                                                                           \
-	} while (0)
-
-/* ---- deterministic PRNG (xorshift64*) ---- */
-static uint64_t rng_state;
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 /* ---- fake memory maps ---- */
 
@@ -189,7 +170,8 @@ static bool blocks_match_initial(void)
 {
 	for (unsigned k = 0; k <= FRAME_ORDER_MAX; k++) {
 		if (frame_order_free_count(k) != initial_blocks[k]) {
-			snprintf(why, sizeof(why), "order %u: %llu free blocks, %llu at start", k,
+			snprintf(fake_why, sizeof(fake_why),
+				 "order %u: %llu free blocks, %llu at start", k,
 				 (unsigned long long)frame_order_free_count(k),
 				 (unsigned long long)initial_blocks[k]);
 			return false;
@@ -275,7 +257,7 @@ static bool block_release(unsigned idx)
 static bool release_all_random(void)
 {
 	while (live_count)
-		if (!block_release((unsigned)(rng_next() % live_count)))
+		if (!block_release((unsigned)(fake_rng_next() % live_count)))
 			return false;
 	return true;
 }
@@ -324,7 +306,7 @@ static bool check_exhaust_order0(void (*map)(void))
 	T_ASSERT(frame_free_count() == 0);
 	for (unsigned k = 0; k <= FRAME_ORDER_MAX; k++)
 		T_ASSERT(frame_order_free_count(k) == 0);
-	rng_state = 42;
+	fake_rng_state = 42;
 	if (!release_all_random())
 		return false;
 	T_ASSERT(frame_free_count() == start);
@@ -365,7 +347,7 @@ static bool exhaust_each_order_then_order0(void)
 		if (!exhaust(k, FRAME_GUEST_RAM, false) || !exhaust(0, FRAME_KERNEL, false))
 			return false;
 		T_ASSERT(frame_free_count() == 0);
-		rng_state = k;
+		fake_rng_state = k;
 		if (!release_all_random())
 			return false;
 		T_ASSERT(frame_free_count() == frame_total_count());
@@ -381,9 +363,9 @@ static bool random_mixed_orders_shadow_model(void)
 	for (uint64_t seed = 1; seed <= 3; seed++) {
 		uint64_t used = 0;
 
-		rng_state = seed * 0x9e3779b97f4a7c15ull;
+		fake_rng_state = seed * 0x9e3779b97f4a7c15ull;
 		for (int op = 0; op < 30000; op++) {
-			uint64_t r = rng_next();
+			uint64_t r = fake_rng_next();
 
 			if (live_count < 600 && (live_count == 0 || r % 3 != 0)) {
 				unsigned order = (r >> 8) % 16 == 0 ? (unsigned)((r >> 16) % 11)
@@ -554,7 +536,7 @@ static bool concurrent_threads_churn(void)
 		pthread_join(th[i], NULL);
 	for (unsigned i = 0; i < THREADS; i++) {
 		if (c[i].bad) {
-			snprintf(why, sizeof(why), "thread %u: %s", i, c[i].bad);
+			snprintf(fake_why, sizeof(fake_why), "thread %u: %s", i, c[i].bad);
 			return false;
 		}
 	}
@@ -639,17 +621,14 @@ static bool misuse_panics(void)
 	init_with(map_messy);
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (!fake_child_panics(cases[i].fn)) {
-			snprintf(why, sizeof(why), "%s did not panic", cases[i].name);
+			snprintf(fake_why, sizeof(fake_why), "%s did not panic", cases[i].name);
 			return false;
 		}
 	}
 	return blocks_match_initial(); /* the children's damage stayed in the children */
 }
 
-static const struct {
-	const char *name;
-	bool (*fn)(void);
-} tests[] = {
+static const struct fake_test tests[] = {
 	{ "init_typical_map_counts_match_model", init_typical_map_counts_match_model },
 	{ "init_messy_map_counts_match_model", init_messy_map_counts_match_model },
 	{ "exhaust_order0_typical_avoids_reserved", exhaust_order0_typical_avoids_reserved },
@@ -664,31 +643,13 @@ static const struct {
 	{ "misuse_panics", misuse_panics },
 };
 
+static void reset_live(void)
+{
+	live_count = 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *only = NULL;
-	int failed = 0;
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-v") == 0)
-			fake_quiet = false;
-		else
-			only = argv[i]; /* run only tests whose name contains this */
-	}
 	fake_arena_init(ARENA_SIZE);
-	printf("1..%zu\n", ARRAY_SIZE(tests));
-	for (unsigned i = 0; i < ARRAY_SIZE(tests); i++) {
-		why[0] = 0;
-		live_count = 0;
-		if (only && !strstr(tests[i].name, only)) {
-			printf("ok %u - %s # SKIP not selected\n", i + 1, tests[i].name);
-		} else if (tests[i].fn()) {
-			printf("ok %u - %s\n", i + 1, tests[i].name);
-		} else {
-			printf("not ok %u - %s # %s\n", i + 1, tests[i].name, why);
-			failed++;
-		}
-		fflush(stdout);
-	}
-	return failed ? 1 : 0;
+	return fake_run_tests(tests, ARRAY_SIZE(tests), argc, argv, reset_live);
 }

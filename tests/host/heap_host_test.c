@@ -18,25 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char why[256];
 static struct boot_info bi;
-
-#define T_ASSERT(cond)                                                                      \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			snprintf(why, sizeof(why), "%s:%d: %s", __FILE__, __LINE__, #cond); \
-			return false;                                                       \
-		}                                                                           \
-	} while (0)
-
-static uint64_t rng_state;
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 /* 64 MiB of fake RAM at 1 MiB, kernel image in the first 2 MiB. */
 static void heap_setup(void)
@@ -68,10 +50,10 @@ static bool stress_random_sizes_no_overlap_no_leak(void)
 	uint64_t start = frame_free_count();
 	unsigned n = 0;
 
-	rng_state = 7;
+	fake_rng_state = 7;
 	for (unsigned round = 0; round < 4; round++) {
 		while (n < OBJ_MAX) {
-			uint64_t r = rng_next();
+			uint64_t r = fake_rng_next();
 			size_t size =
 			    r % 8 == 0 ? (size_t)((r >> 8) % 40000) : (size_t)((r >> 8) % 600);
 			uint8_t *p = kmalloc(size);
@@ -91,7 +73,7 @@ static bool stress_random_sizes_no_overlap_no_leak(void)
 				T_ASSERT(objs[i].p[b] == fill_byte(objs[i].id, b));
 		/* Free a random half (all in the last round), keep the rest live. */
 		for (unsigned k = round == 3 ? n : n / 2; k > 0; k--) {
-			unsigned i = (unsigned)(rng_next() % n);
+			unsigned i = (unsigned)(fake_rng_next() % n);
 
 			for (size_t b = 0; b < objs[i].size; b++)
 				T_ASSERT(objs[i].p[b] == fill_byte(objs[i].id, b));
@@ -220,7 +202,7 @@ static bool concurrent_threads_churn(void)
 		pthread_join(th[i], NULL);
 	for (unsigned i = 0; i < THREADS; i++) {
 		if (c[i].bad) {
-			snprintf(why, sizeof(why), "thread %u: %s", i, c[i].bad);
+			snprintf(fake_why, sizeof(fake_why), "thread %u: %s", i, c[i].bad);
 			return false;
 		}
 	}
@@ -289,17 +271,14 @@ static bool misuse_panics(void)
 
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (!fake_child_panics(cases[i].fn)) {
-			snprintf(why, sizeof(why), "%s did not panic", cases[i].name);
+			snprintf(fake_why, sizeof(fake_why), "%s did not panic", cases[i].name);
 			return false;
 		}
 	}
 	return true;
 }
 
-static const struct {
-	const char *name;
-	bool (*fn)(void);
-} tests[] = {
+static const struct fake_test tests[] = {
 	{ "stress_random_sizes_no_overlap_no_leak", stress_random_sizes_no_overlap_no_leak },
 	{ "kzalloc_zeroes_reused_memory", kzalloc_zeroes_reused_memory },
 	{ "krealloc_keeps_contents", krealloc_keeps_contents },
@@ -310,29 +289,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	const char *only = NULL;
-	int failed = 0;
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-v") == 0)
-			fake_quiet = false;
-		else
-			only = argv[i]; /* run only tests whose name contains this */
-	}
 	fake_arena_init(MiB(64));
 	heap_setup();
-	printf("1..%zu\n", ARRAY_SIZE(tests));
-	for (unsigned i = 0; i < ARRAY_SIZE(tests); i++) {
-		why[0] = 0;
-		if (only && !strstr(tests[i].name, only)) {
-			printf("ok %u - %s # SKIP not selected\n", i + 1, tests[i].name);
-		} else if (tests[i].fn()) {
-			printf("ok %u - %s\n", i + 1, tests[i].name);
-		} else {
-			printf("not ok %u - %s # %s\n", i + 1, tests[i].name, why);
-			failed++;
-		}
-		fflush(stdout);
-	}
-	return failed ? 1 : 0;
+	return fake_run_tests(tests, ARRAY_SIZE(tests), argc, argv, NULL);
 }

@@ -60,7 +60,7 @@ static void *disjoint_worker(void *arg)
 	struct pt_cursor c;
 	unsigned long spins = 0;
 
-	fake_arch_set_cpu(w->cpu);
+	fake_set_cpu(w->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	wait_flag(&sh->start);
 	CHECK(pt_cursor_begin(&c, sh->t, lin_va(sh->tf, lo), lin_va(sh->tf, lo + SIZE_2M), &b) ==
@@ -114,7 +114,7 @@ static void *overlap_worker(void *arg)
 	uint64_t hot = sh->tf->space_lo + SIZE_2M, seed = w->cpu * 7919;
 	struct pt_flush_batch b;
 
-	fake_arch_set_cpu(w->cpu);
+	fake_set_cpu(w->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	wait_flag(&sh->start);
 	for (int i = 0; i < 300; i++) {
@@ -168,7 +168,7 @@ static void *detach_writer(void *arg)
 	uint64_t R = sh->tf->space_lo + 2 * SIZE_2M;
 	struct pt_flush_batch b;
 
-	fake_arch_set_cpu(w->cpu);
+	fake_set_cpu(w->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	wait_flag(&sh->start);
 	for (int i = 0; i < 300; i++) {
@@ -200,7 +200,7 @@ static void *detach_reader(void *arg)
 	struct pt_flush_batch b;
 	unsigned k = w->cpu;
 
-	fake_arch_set_cpu(w->cpu);
+	fake_set_cpu(w->cpu);
 	pt_flush_batch_init(&b, NULL, NULL);
 	wait_flag(&sh->start);
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
@@ -252,7 +252,7 @@ static void *grace_reader(void *arg)
 	struct grace *g = arg;
 	unsigned slot;
 
-	fake_arch_set_cpu(5);
+	fake_set_cpu(5);
 	slot = epoch_read_lock(); /* as a lock-free descent does */
 	__atomic_store_n(&g->reader_in, 1, __ATOMIC_RELEASE);
 	wait_flag(&g->reader_go);
@@ -264,7 +264,7 @@ static void *grace_finisher(void *arg)
 {
 	struct grace *g = arg;
 
-	fake_arch_set_cpu(6);
+	fake_set_cpu(6);
 	pt_flush_batch_finish(g->b);
 	return NULL;
 }

@@ -44,9 +44,9 @@ static bool down(void)
 
 static void on_cpu(unsigned cpu, void (*fn)(struct vm_space *))
 {
-	fake_arch_set_cpu(cpu);
+	fake_set_cpu(cpu);
 	fn(&S);
-	fake_arch_set_cpu(0);
+	fake_set_cpu(0);
 }
 
 /* Demand region over [BASE, BASE + len) with prop; faults in `count` pages every `stride`. */

@@ -47,7 +47,7 @@ static int unmap_rc;
 static void *unmapper(void *arg)
 {
 	(void)arg;
-	fake_arch_set_cpu(1);
+	fake_set_cpu(1);
 	__atomic_store_n(&unmapper_in, 1, __ATOMIC_RELEASE);
 	unmap_rc = vm_space_unmap(&S, VA(BASE), 2 * PG, 0);
 	unpin_seen_by_unmapper = __atomic_load_n(&unpin_started, __ATOMIC_ACQUIRE);
@@ -97,7 +97,7 @@ static void *mt_worker(void *arg)
 {
 	unsigned cpu = (unsigned)(uintptr_t)arg;
 
-	fake_arch_set_cpu(cpu);
+	fake_set_cpu(cpu);
 	for (unsigned r = 0; r < MT_ROUNDS; r++) {
 		uint64_t va = BASE + ((r + cpu) % MT_PAGES) * PG;
 		uint64_t other = BASE + ((r * 3 + cpu * 5) % MT_PAGES) * PG;
@@ -203,7 +203,7 @@ static void *gen_cpu(void *arg)
 {
 	unsigned cpu = (unsigned)(uintptr_t)arg, round = 0;
 
-	fake_arch_set_cpu(cpu);
+	fake_set_cpu(cpu);
 	while (!__atomic_load_n(&gen_unmapper_done, __ATOMIC_ACQUIRE)) {
 		vm_space_activate(&S);
 		for (unsigned i = 0; i < 8; i++) /* fill a few pages */
