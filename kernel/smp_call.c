@@ -16,6 +16,7 @@
  * scheduler yet: when one arrives, smp_call must pin the caller to its CPU).
  */
 #include <keel/check.h>
+#include <keel/errno.h>
 #include <keel/printk.h>
 #include <keel/smp.h>
 #include <keel/time.h>
@@ -34,6 +35,15 @@ struct call_queue {
 } __aligned(64);
 
 static struct call_req call_reqs[MAX_CPUS][MAX_CPUS]; /* [caller][target] */
+
+/* Idle work: [a] claimed by a caller (busy 0 -> 1), taken and run by the target. */
+struct idle_work {
+	smp_call_fn fn; /* [o] set after the claim, before `ready` */
+	void *arg;	/* [o] */
+	uint32_t busy;	/* [a] 1 from the claim until fn has returned */
+	uint32_t ready; /* [a] 1 once fn/arg are published */
+} __aligned(64);
+static struct idle_work idle_works[MAX_CPUS];
 static struct call_queue call_queues[MAX_CPUS];
 static cpumask_t online_mask = { 1 }; /* [a] the boot CPU is online from the start */
 
@@ -159,4 +169,37 @@ unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 		}
 	}
 	return n;
+}
+
+int smp_run_idle_work(unsigned cpu, smp_call_fn fn, void *arg)
+{
+	if (cpu >= MAX_CPUS || cpu == this_cpu_id() || !smp_cpu_is_online(cpu))
+		return -EINVAL;
+	struct idle_work *w = &idle_works[cpu];
+	uint32_t idle = 0;
+	if (!__atomic_compare_exchange_n(&w->busy, &idle, 1, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return -EBUSY;
+	w->fn = fn;
+	w->arg = arg;
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	arch_smp_send_call_ipi(cpu); /* wakes the target's idle HLT */
+	return 0;
+}
+
+void smp_idle_work_poll(void)
+{
+	struct idle_work *w = &idle_works[this_cpu_id()];
+	if (!__atomic_load_n(&w->ready, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_store_n(&w->ready, 0, __ATOMIC_RELAXED);
+	smp_call_fn fn = w->fn;
+	void *arg = w->arg;
+	fn(arg);
+	__atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+}
+
+bool smp_idle_work_pending(void)
+{
+	return __atomic_load_n(&idle_works[this_cpu_id()].ready, __ATOMIC_ACQUIRE) != 0;
 }

@@ -6,13 +6,19 @@
 #include <keel/errno.h>
 #include <keel/heap.h>
 #include <keel/printk.h>
+#include <keel/time.h>
 #include <uapi/keel_hypercall.h>
 
 #include "guest.h"
 
+/* The emulated instruction completes: a STI or MOV-SS shadow it sat in ends with it
+ * (25.4.2 table 25-3), as on hardware (e.g. "sti; hlt" then wakes to an interrupt). */
 void vcpu_skip_insn(struct vcpu *v)
 {
 	(void)vmwrite(VMCS_GUEST_RIP, v->rip + v->insn_len);
+	uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	if (intr & 3)
+		(void)vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3ull);
 }
 
 /* VM-entry interruption information (SDM Vol 3C 25.8.3): type 3 = hardware exception. */
@@ -24,9 +30,26 @@ void vcpu_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error
 		(void)vmwrite(VMCS_ENTRY_EXC_ERROR, error);
 }
 
+bool vcpu_in_64bit_mode(struct vcpu *v)
+{
+	return (vmread(VMCS_GUEST_CS_AR) >> 13) & 1; /* CS.L (25.4.1 table 25-2) */
+}
+
 static enum exit_action exit_ext_intr(struct vcpu *v)
 {
 	return EXIT_RESUME; /* the interrupt stays pending and is taken by the host */
+}
+
+/* Exception bitmap is 0, so only host NMIs exit here (PIN_NMI; 28.2.2 interruption
+ * type 2). The host's NMI handler runs (it stops this CPU if a panic stops all). */
+static enum exit_action exit_exception_nmi(struct vcpu *v)
+{
+	uint32_t info = (uint32_t)vmread(VMCS_EXIT_INTR_INFO);
+	if ((info >> 31) && ((info >> 8) & 7) == 2) {
+		__asm__ __volatile__("int $2");
+		return EXIT_RESUME;
+	}
+	return guest_kill(v->guest, "unexpected exception exit, interruption info 0x%x", info);
 }
 
 static enum exit_action exit_triple_fault(struct vcpu *v)
@@ -60,11 +83,104 @@ static enum exit_action exit_cpuid(struct vcpu *v)
 	return EXIT_RESUME;
 }
 
+#define RFLAGS_IF (1ull << 9)
+
+/* HLT: with interrupts enabled and the virtual timer armed (or an interrupt pending),
+ * the vCPU blocks until it fires; otherwise nothing can ever wake it, and it stops
+ * (sched.c ends the guest once all its vCPUs stopped). */
 static enum exit_action exit_hlt(struct vcpu *v)
 {
-	/* Keel injects no interrupts yet: nothing could wake the guest. */
-	return guest_kill(v->guest, "HLT at RIP 0x%llx: guest halted for good",
-			  (unsigned long long)v->rip);
+	bool can_wake = (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
+			(v->timer_deadline || v->irq_pending >= 0);
+	vcpu_skip_insn(v);
+	if (!can_wake)
+		return EXIT_HALT;
+	v->wake_at = v->irq_pending >= 0 ? 0 : v->timer_deadline;
+	return EXIT_BLOCK;
+}
+
+/* Interrupt-window exiting was on because an interrupt waited for RFLAGS.IF: the guest
+ * can take it now; vcpu_deliver_irq injects it at this entry (28.2, 26.7.5). */
+static enum exit_action exit_intr_window(struct vcpu *v)
+{
+	(void)vmwrite(VMCS_PROC_CTLS, vmx_caps.proc);
+	return EXIT_RESUME;
+}
+
+void vcpu_deliver_irq(struct vcpu *v, uint64_t now)
+{
+	if (v->timer_deadline && now >= v->timer_deadline && v->irq_pending < 0) {
+		v->irq_pending = (int)v->timer_vector;
+		v->timer_deadline = 0;
+	}
+	if (v->irq_pending < 0)
+		return;
+	/* Not over an event already being injected (an exception from this exit). */
+	if (vmread(VMCS_ENTRY_INTR_INFO) >> 31)
+		return;
+	/* Deliverable: IF = 1 and no STI / MOV-SS blocking (25.4.2 table 25-3). */
+	if ((vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
+	    !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & 3)) {
+		/* Type 0 external interrupt, valid (25.8.3). */
+		(void)vmwrite(VMCS_ENTRY_INTR_INFO, (uint32_t)v->irq_pending | (1u << 31));
+		v->irq_pending = -1;
+		v->irqs_injected++;
+	} else if (vmx_caps.intr_window) {
+		(void)vmwrite(VMCS_PROC_CTLS, vmx_caps.proc | PROC_INTR_WINDOW);
+	}
+}
+
+/* Microseconds to TSC cycles. */
+static uint64_t us_to_cycles(uint64_t us)
+{
+	return us * (time_cycles_hz() / 1000000);
+}
+
+static int64_t hc_timer_set(struct vcpu *v, uint64_t delay_us, uint64_t vector)
+{
+	if (vector < 32 || vector > 255 || delay_us > 60000000)
+		return -EINVAL;
+	v->timer_deadline = delay_us ? rdtsc() + MAX(us_to_cycles(delay_us), 1) : 0;
+	v->timer_vector = (unsigned)vector;
+	return 0;
+}
+
+/* General register number of exit qualifications (28.2.1 table 28-3) -> its slot. */
+static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
+{
+	struct vcpu_regs *r = &v->regs;
+	uint64_t *const map[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL,	&r->rbp,
+				    &r->rsi, &r->rdi, &r->r8,  &r->r9,	&r->r10, &r->r11,
+				    &r->r12, &r->r13, &r->r14, &r->r15 };
+	return map[n & 15];
+}
+
+/*
+ * MOV to CR0/CR4 touching a host-owned bit (28.2.1 table 28-3: bits 3:0 CR, 5:4 type,
+ * 11:8 register). The guest reads back what it wrote (the shadow); the real register
+ * keeps what VMX forces. CR4.VMXE (nested VMX) is refused with #GP.
+ */
+static enum exit_action exit_cr_access(struct vcpu *v)
+{
+	uint64_t q = v->exit_qual;
+	unsigned cr = q & 15, type = (q >> 4) & 3, reg = (q >> 8) & 15;
+	if (type != 0 || (cr != 0 && cr != 4) || reg == 4)
+		return guest_kill(v->guest, "unsupported control-register access (qual 0x%llx) at "
+					    "RIP 0x%llx",
+				  (unsigned long long)q, (unsigned long long)v->rip);
+	uint64_t val = *vcpu_gpr(v, reg);
+	if (!vcpu_in_64bit_mode(v))
+		val = (uint32_t)val;
+	if (cr == 4 && (val & CR4_VMXE)) {
+		vcpu_inject(v, 13, true, 0);
+		return EXIT_RESUME;
+	}
+	int err = cr == 0 ? vmwrite(VMCS_CR0_SHADOW, val) | vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(val))
+			  : vmwrite(VMCS_CR4_SHADOW, val) | vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(val));
+	if (err)
+		return guest_kill(v->guest, "VMWRITE failed emulating MOV to CR%u", cr);
+	vcpu_skip_insn(v);
+	return EXIT_RESUME;
 }
 
 /* ---- Hypercalls (include/uapi/keel_hypercall.h) */
@@ -87,7 +203,7 @@ static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 	err = vm_pin_read(&pin, 0, buf, len); /* read once: the guest cannot change it after */
 	vm_space_unpin(&pin);
 	for (uint64_t i = 0; !err && i < len; i++)
-		guest_uart_put(v->guest, buf[i]);
+		guest_uart_put(v->guest, buf[i]); /* output of vCPUs interleaves by byte */
 	kfree(buf);
 	return err ? -EFAULT : (int64_t)len;
 }
@@ -96,18 +212,28 @@ static enum exit_action exit_vmcall(struct vcpu *v)
 {
 	struct vcpu_regs *r = &v->regs;
 	struct guest *g = v->guest;
+	/* Outside 64-bit mode the upper halves are undefined: use eax, edi, esi. */
+	uint64_t mask = vcpu_in_64bit_mode(v) ? ~0ull : 0xFFFFFFFFull;
+	uint64_t nr = r->rax & mask, a0 = r->rdi & mask, a1 = r->rsi & mask;
 	int64_t ret;
-	g->hypercall_count++;
-	switch (r->rax) {
+	v->hypercall_count++;
+	switch (nr) {
 	case KEEL_HC_CONSOLE_WRITE:
-		ret = hc_console_write(v, r->rdi, r->rsi);
+		ret = hc_console_write(v, a0, a1);
 		break;
 	case KEEL_HC_EXIT:
-		g->status = (int64_t)r->rdi;
-		g->state = GUEST_EXITED;
-		return EXIT_STOP;
+		return guest_exit(g, mask == ~0ull ? (int64_t)a0 : (int32_t)a0);
 	case KEEL_HC_NOP:
 		ret = 0;
+		break;
+	case KEEL_HC_GUEST_PAGES:
+		ret = (int64_t)__atomic_load_n(&g->space.fault_count, __ATOMIC_RELAXED);
+		break;
+	case KEEL_HC_VCPU_INFO:
+		ret = v->index;
+		break;
+	case KEEL_HC_TIMER_SET:
+		ret = hc_timer_set(v, a0, a1);
 		break;
 	default:
 		ret = -ENOSYS;
@@ -139,9 +265,7 @@ static enum exit_action exit_io(struct vcpu *v)
 	} else if (port == KEEL_GUEST_UART) {
 		guest_uart_put(g, (char)v->regs.rax);
 	} else if (port == KEEL_GUEST_EXIT_PORT) {
-		g->status = (int64_t)(v->regs.rax & mask);
-		g->state = GUEST_EXITED;
-		return EXIT_STOP;
+		return guest_exit(g, (int64_t)(v->regs.rax & mask));
 	}
 	vcpu_skip_insn(v);
 	return EXIT_RESUME;
@@ -184,7 +308,8 @@ static enum exit_action exit_wrmsr(struct vcpu *v)
 	uint32_t msr = (uint32_t)v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 	int f = msr_field(msr);
-	/* EFER: only NXE may change; LME/LMA stay on (64-bit guests only for now). */
+	/* EFER: only NXE may change; LME/LMA keep their start values (a guest-made switch
+	 * to long mode would need the IA-32e entry control toggled: not supported yet). */
 	if (f < 0 ||
 	    (msr == MSR_EFER && (val & ~EFER_NXE) != (vmread(VMCS_GUEST_EFER) & ~EFER_NXE))) {
 		vcpu_inject(v, 13, true, 0);
@@ -223,15 +348,18 @@ static enum exit_action exit_ept_misconfig(struct vcpu *v)
 
 static enum exit_action exit_preempt_timer(struct vcpu *v)
 {
-	return EXIT_RESUME; /* a time slice ended; one guest at a time: carry on */
+	return EXIT_RESUME; /* sched.c checks the slice and the time limit at every exit */
 }
 
 const exit_handler_fn vmx_exit_handlers[EXIT_REASON_COUNT] = {
+	[EXIT_EXCEPTION_NMI] = exit_exception_nmi,
 	[EXIT_EXT_INTR] = exit_ext_intr,
 	[EXIT_TRIPLE_FAULT] = exit_triple_fault,
 	[EXIT_CPUID] = exit_cpuid,
+	[EXIT_INTR_WINDOW] = exit_intr_window,
 	[EXIT_HLT] = exit_hlt,
 	[EXIT_VMCALL] = exit_vmcall,
+	[EXIT_CR_ACCESS] = exit_cr_access,
 	[EXIT_IO] = exit_io,
 	[EXIT_RDMSR] = exit_rdmsr,
 	[EXIT_WRMSR] = exit_wrmsr,

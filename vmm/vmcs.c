@@ -134,8 +134,9 @@ struct desc_ptr {
 	uint64_t base;
 } __packed;
 
-/* Host state: this CPU's control registers and tables (27.2.2, 28.5 "Loading Host State"). */
-static int setup_host(void)
+/* Host state: this CPU's control registers and tables (27.2.2, 28.5 "Loading Host State").
+ * Per CPU (GS base, TSS, GDT): rewritten whenever a vCPU's VMCS moves to another CPU. */
+int vmcs_setup_host(void)
 {
 	struct cpu *c = this_cpu();
 	struct desc_ptr idt;
@@ -164,15 +165,39 @@ static int setup_host(void)
 	return err ? -EIO : 0; /* HOST_RSP: written by vmx_enter before each entry */
 }
 
-static int setup_controls(void)
+#define CR0_PE (1ull << 0)
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_PG (1ull << 31)
+
+/* CR0 bits VMX forces to 1 (A.7); with unrestricted guest PE and PG are the guest's
+ * (26.3.1.1). These bits are host-owned in the CR0 guest/host mask. */
+static uint64_t cr0_forced(void)
+{
+	uint64_t f = vmx_caps.cr0_fixed0;
+	return vmx_caps.unrestricted ? f & ~(CR0_PE | CR0_PG) : f;
+}
+
+uint64_t vmcs_guest_cr0(uint64_t val)
+{
+	return (val | cr0_forced()) & vmx_caps.cr0_fixed1;
+}
+
+uint64_t vmcs_guest_cr4(uint64_t val)
+{
+	return (val | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
+}
+
+static int setup_controls(enum guest_mode mode)
 {
 	const struct vmx_caps *c = &vmx_caps;
+	uint32_t entry = mode == GUEST_MODE_LONG ? c->entry : c->entry & ~ENTRY_IA32E;
 	int err = 0;
 	err |= vmwrite(VMCS_PIN_CTLS, c->pin);
 	err |= vmwrite(VMCS_PROC_CTLS, c->proc);
 	err |= vmwrite(VMCS_PROC2_CTLS, c->proc2);
 	err |= vmwrite(VMCS_EXIT_CTLS, c->exit);
-	err |= vmwrite(VMCS_ENTRY_CTLS, c->entry);
+	err |= vmwrite(VMCS_ENTRY_CTLS, entry);
 	err |= vmwrite(VMCS_EXCEPTION_BITMAP, 0);
 	err |= vmwrite(VMCS_CR3_TARGET_COUNT, 0);
 	err |= vmwrite(VMCS_EXIT_MSR_STORE_COUNT, 0);
@@ -180,31 +205,48 @@ static int setup_controls(void)
 	err |= vmwrite(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
 	err |= vmwrite(VMCS_ENTRY_INTR_INFO, 0);
 	err |= vmwrite(VMCS_LINK_POINTER, ~0ull); /* no shadow VMCS (27.3.1.5) */
-	/* The guest owns CR0/CR4 except the bits VMX forces; it reads its own values. */
-	err |= vmwrite(VMCS_CR0_MASK, c->cr0_fixed0 & ~(1ull << 31 | 1ull << 0));
-	err |= vmwrite(VMCS_CR4_MASK, CR4_VMXE);
-	err |= vmwrite(VMCS_CR4_SHADOW, 0);
+	/* The guest owns CR0/CR4 except the bits VMX forces; it reads its own values
+	 * (shadows). Writes to forced bits exit (exit.c, exit_cr_access). */
+	err |= vmwrite(VMCS_CR0_MASK, cr0_forced());
+	err |= vmwrite(VMCS_CR4_MASK, c->cr4_fixed0);
 	return err ? -EIO : 0;
 }
 
 /*
- * Guest segments for 64-bit mode: CS 64-bit code (access 0xA09B: L, present,
- * execute/read accessed), data 0xC093, TR busy 64-bit TSS 0x8B, LDTR unusable
- * (bit 16). Selectors index the GDT Keel writes (guest.c): 0x08 code, 0x10 data.
+ * Start state of each mode (26.3.1: checks on guest state; 25.4.1 table 25-2: access
+ * rights). Long: paging on with Keel's tables, CS 64-bit code (0xA09B: L, P, code
+ * execute/read accessed). 32-bit: paging off, flat 4 GiB (0xC09B / 0xC093: G, D/B).
+ * Real: CR0.PE = 0 (needs unrestricted guest), 64 KiB segments at base 0 (0x9B /
+ * 0x93). TR is a busy TSS (64-bit 0x8B for long mode, 32-bit busy, also 0x8B, for the
+ * others: 26.3.1.2), LDTR unusable (bit 16).
  */
-static int setup_guest_segments(uint64_t gdt_gpa)
+struct mode_state {
+	uint64_t cr0, cr4, efer;
+	uint32_t cs_sel, cs_ar, ds_sel, ds_ar, seg_limit;
+};
+
+static const struct mode_state mode_states[] = {
+	[GUEST_MODE_LONG] = { CR0_PE | CR0_ET | CR0_NE | CR0_PG, CR4_PAE,
+			      (1ull << 8) | (1ull << 10), /* EFER.LME | LMA */
+			      GUEST_SEL_CODE64, 0xA09B, GUEST_SEL_DATA, 0xC093, 0xFFFFFFFF },
+	[GUEST_MODE_32] = { CR0_PE | CR0_ET | CR0_NE, 0, 0, GUEST_SEL_CODE32, 0xC09B,
+			    GUEST_SEL_DATA, 0xC093, 0xFFFFFFFF },
+	[GUEST_MODE_REAL] = { CR0_ET | CR0_NE, 0, 0, 0, 0x9B, 0, 0x93, 0xFFFF },
+};
+
+static int setup_guest_segments(const struct mode_state *m)
 {
 	int err = 0;
-	for (unsigned i = 0; i < 8; i++) {
-		uint32_t ar = 0xC093, sel = 0x10, limit = 0xFFFFFFFF;
-		if (i == 1) { /* CS */
-			ar = 0xA09B;
-			sel = 0x08;
-		} else if (i == 6) { /* LDTR */
+	for (unsigned i = 0; i < 8; i++) { /* ES CS SS DS FS GS LDTR TR */
+		uint32_t ar = m->ds_ar, sel = m->ds_sel, limit = m->seg_limit;
+		if (i == 1) {
+			ar = m->cs_ar;
+			sel = m->cs_sel;
+		} else if (i == 6) {
 			ar = 1u << 16;
 			sel = 0;
 			limit = 0;
-		} else if (i == 7) { /* TR */
+		} else if (i == 7) {
 			ar = 0x8B;
 			sel = 0;
 			limit = 0x67;
@@ -214,35 +256,41 @@ static int setup_guest_segments(uint64_t gdt_gpa)
 		err |= vmwrite(VMCS_GUEST_ES_AR + 2 * i, ar);
 		err |= vmwrite(VMCS_GUEST_ES_BASE + 2 * i, 0);
 	}
-	err |= vmwrite(VMCS_GUEST_GDTR_BASE, gdt_gpa);
-	err |= vmwrite(VMCS_GUEST_GDTR_LIMIT, 3 * 8 - 1);
-	err |= vmwrite(VMCS_GUEST_IDTR_BASE, 0);
+	err |= vmwrite(VMCS_GUEST_GDTR_BASE, GUEST_GDT);
+	err |= vmwrite(VMCS_GUEST_GDTR_LIMIT, GUEST_GDT_LIMIT);
+	err |= vmwrite(VMCS_GUEST_IDTR_BASE, 0); /* no IDT: an exception triple-faults */
 	err |= vmwrite(VMCS_GUEST_IDTR_LIMIT, 0);
 	return err;
 }
 
-int vmcs_setup(struct vcpu *v, uint64_t guest_cr3, uint64_t gdt_gpa, uint64_t rsp)
+int vmcs_setup(struct vcpu *v)
 {
-	const struct vmx_caps *c = &vmx_caps;
-	/* CR0: PE, PG, NE, ET, plus what VMX fixes to 1 (A.7); CR4: PAE and VMXE (A.8). */
-	uint64_t cr0 = (c->cr0_fixed0 | 0x80000031ull) & c->cr0_fixed1;
-	uint64_t cr4 = (c->cr4_fixed0 | CR4_PAE) & c->cr4_fixed1;
-	int err = setup_host() | setup_controls() | setup_guest_segments(gdt_gpa);
-	err |= vmwrite(VMCS_CR0_SHADOW, cr0);
-	err |= vmwrite(VMCS_GUEST_CR0, cr0);
-	err |= vmwrite(VMCS_GUEST_CR3, guest_cr3);
-	err |= vmwrite(VMCS_GUEST_CR4, cr4);
-	err |= vmwrite(VMCS_GUEST_EFER, (1ull << 8) | (1ull << 10)); /* LME | LMA */
+	const struct guest *g = v->guest;
+	const struct mode_state *m = &mode_states[g->mode];
+	uint64_t rsp;
+	if (g->mode == GUEST_MODE_REAL)
+		rsp = GUEST_REAL_LOAD - v->index * GUEST_REAL_STACK_SIZE;
+	else
+		rsp = g->mem - v->index * GUEST_STACK_SIZE;
+	int err = vmcs_setup_host() | setup_controls(g->mode) | setup_guest_segments(m);
+	err |= vmwrite(VMCS_CR0_SHADOW, m->cr0);
+	err |= vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(m->cr0));
+	err |= vmwrite(VMCS_CR4_SHADOW, m->cr4);
+	err |= vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(m->cr4));
+	err |= vmwrite(VMCS_GUEST_CR3, g->mode == GUEST_MODE_LONG ? GUEST_PML4 : 0);
+	err |= vmwrite(VMCS_GUEST_EFER, m->efer);
 	err |= vmwrite(VMCS_GUEST_DR7, 0x400);
 	err |= vmwrite(VMCS_GUEST_RSP, rsp);
-	err |= vmwrite(VMCS_GUEST_RIP, v->guest->entry_rip);
+	err |= vmwrite(VMCS_GUEST_RIP, g->entry);
 	err |= vmwrite(VMCS_GUEST_RFLAGS, 0x2);
 	err |= vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	err |= vmwrite(VMCS_GUEST_ACTIVITY, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_CS, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_ESP, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_EIP, 0);
-	if (c->preempt_timer)
-		err |= vmwrite(VMCS_PREEMPT_TIMER, 0xFFFFFFFF);
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->regs.rdi = g->arg;
+	v->regs.rsi = v->index;
+	v->regs.rdx = g->vcpu_count;
 	return err ? -EIO : 0;
 }

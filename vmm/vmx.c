@@ -30,7 +30,8 @@ int vmx_ctl_adjust(uint64_t cap, struct vmx_ctl_req req, uint32_t *out, uint32_t
 /* Controls Keel asks for; see vmx.h for the bits. */
 static const struct vmx_ctl_req req_pin = { PIN_EXT_INTR | PIN_NMI, PIN_PREEMPT_TIMER };
 static const struct vmx_ctl_req req_proc = { PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY, 0 };
-static const struct vmx_ctl_req req_proc2 = { PROC2_EPT, PROC2_VPID | PROC2_RDTSCP };
+static const struct vmx_ctl_req req_proc2 = { PROC2_EPT,
+					       PROC2_VPID | PROC2_RDTSCP | PROC2_UNRESTRICTED };
 static const struct vmx_ctl_req req_exit = { EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER, 0 };
 static const struct vmx_ctl_req req_entry = { ENTRY_IA32E | ENTRY_LOAD_EFER, 0 };
 
@@ -89,7 +90,8 @@ static int read_caps(struct vmx_caps *c, uint64_t caps_raw[5])
 		return -ENOTSUP;
 	c->preempt_timer = (c->pin & PIN_PREEMPT_TIMER) != 0;
 	c->vpid = (c->proc2 & PROC2_VPID) != 0;
-	c->unrestricted = ((caps_raw[2] >> 32) & PROC2_UNRESTRICTED) != 0;
+	c->unrestricted = (c->proc2 & PROC2_UNRESTRICTED) != 0;
+	c->intr_window = ((caps_raw[1] >> 32) & PROC_INTR_WINDOW) != 0;
 	return vmx_caps_decode(c);
 }
 
@@ -190,6 +192,11 @@ out_missing:
 bool vmx_is_on_this_cpu(void)
 {
 	return vmx_on[this_cpu_id()];
+}
+
+bool vmx_cpu_is_on(unsigned cpu)
+{
+	return cpu < MAX_CPUS && __atomic_load_n(&vmx_on[cpu], __ATOMIC_ACQUIRE);
 }
 
 /* smp_call target: VMXON on the running CPU (SDM Vol 3C 24.7). */

@@ -55,6 +55,7 @@
 #define PIN_NMI (1u << 3)
 #define PIN_PREEMPT_TIMER (1u << 6)
 /* Primary processor-based controls (25.6.2, table 25-6). */
+#define PROC_INTR_WINDOW (1u << 2)
 #define PROC_HLT (1u << 7)
 #define PROC_INVLPG (1u << 9)
 #define PROC_CR3_LOAD (1u << 15)
@@ -108,11 +109,14 @@ enum vmcs_field {
 	VMCS_INSN_ERROR = 0x4400,
 	VMCS_EXIT_REASON = 0x4402,
 	VMCS_EXIT_INTR_INFO = 0x4404,
+	VMCS_IDT_VECTORING_INFO = 0x4408,
+	VMCS_IDT_VECTORING_ERROR = 0x440A,
 	VMCS_EXIT_INSN_LEN = 0x440C,
 	VMCS_GUEST_ES_LIMIT = 0x4800, /* ... LDTR, TR, then GDTR 0x4810, IDTR 0x4812 */
 	VMCS_GUEST_GDTR_LIMIT = 0x4810,
 	VMCS_GUEST_IDTR_LIMIT = 0x4812,
 	VMCS_GUEST_ES_AR = 0x4814, /* ... +2 each up to TR 0x4822 */
+	VMCS_GUEST_CS_AR = 0x4816,
 	VMCS_GUEST_INTERRUPTIBILITY = 0x4824,
 	VMCS_GUEST_ACTIVITY = 0x4826,
 	VMCS_GUEST_SYSENTER_CS = 0x482A,
@@ -155,8 +159,10 @@ enum vmx_exit_reason {
 	EXIT_EXT_INTR = 1,
 	EXIT_TRIPLE_FAULT = 2,
 	EXIT_CPUID = 10,
+	EXIT_INTR_WINDOW = 7,
 	EXIT_HLT = 12,
 	EXIT_VMCALL = 18,
+	EXIT_CR_ACCESS = 28,
 	EXIT_IO = 30,
 	EXIT_RDMSR = 31,
 	EXIT_WRMSR = 32,
@@ -193,6 +199,7 @@ struct vmx_caps {
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	uint32_t pin, proc, proc2, exit, entry; /* adjusted controls */
 	bool ept_ad, vpid, preempt_timer, unrestricted;
+	bool intr_window; /* interrupt-window exiting may be turned on */
 	unsigned preempt_shift; /* timer ticks every 2^shift TSC cycles */
 	char why[160];		/* why not usable */
 };
@@ -260,5 +267,6 @@ void vmx_exit_stub(void);
 /* VMXON on every online CPU (after the preflight said usable). Returns the count. */
 unsigned vmx_enable_all(void);
 bool vmx_is_on_this_cpu(void);
+bool vmx_cpu_is_on(unsigned cpu);
 
 #endif

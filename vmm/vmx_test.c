@@ -57,10 +57,10 @@ KTEST(vmx_error_words_cover_sdm_numbers)
 KTEST(vmx_exit_table_has_no_holes_for_handled_reasons)
 {
 	static const unsigned handled[] = {
-		EXIT_EXT_INTR,	    EXIT_TRIPLE_FAULT,	EXIT_CPUID,
-		EXIT_HLT,	    EXIT_VMCALL,	EXIT_IO,
-		EXIT_RDMSR,	    EXIT_WRMSR,		EXIT_EPT_VIOLATION,
-		EXIT_EPT_MISCONFIG, EXIT_PREEMPT_TIMER,
+		EXIT_EXCEPTION_NMI, EXIT_EXT_INTR,	EXIT_TRIPLE_FAULT, EXIT_INTR_WINDOW, EXIT_CPUID,
+		EXIT_HLT,	    EXIT_VMCALL,	EXIT_CR_ACCESS,	   EXIT_IO,
+		EXIT_RDMSR,	    EXIT_WRMSR,		EXIT_EPT_VIOLATION, EXIT_EPT_MISCONFIG,
+		EXIT_PREEMPT_TIMER,
 	};
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
@@ -79,4 +79,66 @@ KTEST(vmx_is_on_every_cpu_when_available)
 	KT_ASSERT(vmx_caps.proc2 & PROC2_EPT);
 	KT_ASSERT_EQ(vmx_enable_all(), smp_cpu_online_count());
 	KT_ASSERT(vmx_is_on_this_cpu());
+}
+
+/* Parses s (copied: the parser writes into it); returns the result, *why on error. */
+static int parse(const char *s, struct guest_desc *d, const char **why)
+{
+	char buf[256];
+	memcpy(buf, s, strlen(s) + 1);
+	*why = "";
+	return guest_desc_parse(buf, d, why);
+}
+
+KTEST(guest_desc_parses_every_key)
+{
+	struct guest_desc d;
+	const char *why;
+	KT_ASSERT_EQ(parse("g1,image=m,mem=8M,vcpus=3,mode=real,arg=0x10,limit=250,"
+			   "populate=eager",
+			   &d, &why),
+		     0);
+	KT_ASSERT(!strcmp(d.name, "g1") && !strcmp(d.image, "m"));
+	KT_ASSERT_EQ(d.mem, MiB(8));
+	KT_ASSERT_EQ(d.vcpus, 3);
+	KT_ASSERT_EQ(d.mode, GUEST_MODE_REAL);
+	KT_ASSERT_EQ(d.arg, 16);
+	KT_ASSERT_EQ(d.limit_ms, 250);
+	KT_ASSERT(d.eager);
+	KT_ASSERT_EQ(parse("g2,image=m", &d, &why), 0); /* defaults */
+	KT_ASSERT_EQ(d.mem, MiB(4));
+	KT_ASSERT_EQ(d.vcpus, 1);
+	KT_ASSERT_EQ(d.mode, -1); /* decided by the image */
+	KT_ASSERT(!d.eager && !d.limit_ms && !d.arg);
+}
+
+/* Every malformed description is refused with a reason, never half-accepted. */
+KTEST(guest_desc_refuses_bad_descriptions)
+{
+	static const char *const bad[] = {
+		"",
+		"image=m",
+		"g",
+		"averyveryverylongguestname1,image=m",
+		"g,image=m,mem=3M",
+		"g,image=m,mem=2G",
+		"g,image=m,mem=4X",
+		"g,image=m,vcpus=0",
+		"g,image=m,vcpus=9",
+		"g,image=m,mode=16",
+		"g,image=m,arg=12z",
+		"g,image=m,arg=0x",
+		"g,image=m,arg=99999999999999999999",
+		"g,image=m,limit=",
+		"g,image=m,populate=lazy",
+		"g,image=m,colour=red",
+		"g,image=m,noequals",
+		"g,image=,mem=4M",
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct guest_desc d;
+		const char *why;
+		KT_ASSERT_EQ(parse(bad[i], &d, &why), (uint64_t)-EINVAL);
+		KT_ASSERT(why && why[0]);
+	}
 }

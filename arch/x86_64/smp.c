@@ -173,7 +173,12 @@ __noreturn void ap_main(struct cpu *c)
 	__atomic_store_n(&c->online, true, __ATOMIC_RELEASE);
 	for (;;) {
 		smp_call_poll();
-		__asm__ __volatile__("sti; hlt" ::: "memory"); /* woken by any interrupt */
+		smp_idle_work_poll(); /* interrupts on here: long work runs outside handlers */
+		cli();		      /* a doorbell after this check stays pending until the hlt */
+		if (smp_idle_work_pending())
+			sti();
+		else
+			__asm__ __volatile__("sti; hlt" ::: "memory"); /* sti's shadow: no gap */
 	}
 }
 

@@ -57,6 +57,20 @@ void smp_call_poll(void);
  * off; bounded in time. Later calls do nothing.
  */
 void smp_stop_others(void);
+/*
+ * Long-running work for an idle CPU (e.g. a vCPU scheduling loop). Unlike smp_call,
+ * fn runs from the target's idle loop with interrupts ENABLED, outside any interrupt
+ * handler, so it may run for long, wait and use smp_call itself. One work item per
+ * CPU at a time: returns 0, -EBUSY if cpu still has work queued or running, -EINVAL
+ * if cpu is offline or is the caller. The caller learns of completion through fn's
+ * own means (e.g. a counter fn decrements when it returns).
+ */
+int smp_run_idle_work(unsigned cpu, smp_call_fn fn, void *arg) __must_check;
+/* Runs this CPU's idle work, if any (the arch idle loop calls it, interrupts on). */
+void smp_idle_work_poll(void);
+/* True if idle work waits for this CPU (checked with interrupts off before HLT). */
+bool smp_idle_work_pending(void);
+
 /* True once smp_stop_others has started (an NMI handler may check it). */
 bool smp_stop_in_progress(void);
 

@@ -1,6 +1,7 @@
 /*
  * The Keel hypercall ABI, shared by the hypervisor (vmm/) and guests (guest/).
- * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx;
+ * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx
+ * (outside 64-bit mode only their low halves count: eax, edi, esi, edx);
  * on return rax holds the result: >= 0 on success, a negative errno (Linux values,
  * include/keel/errno.h) on failure. Other registers are preserved.
  * Guest-physical buffers are checked by the hypervisor: a buffer outside guest RAM
@@ -13,7 +14,14 @@
 #define KEEL_HC_CONSOLE_WRITE 0 /* rdi = gpa of bytes, rsi = length (<= 4096); -> bytes written */
 #define KEEL_HC_EXIT 1		/* rdi = status; the guest ends, does not return */
 #define KEEL_HC_NOP 2		/* -> 0; for measuring round trips */
-#define KEEL_HC_COUNT 3
+#define KEEL_HC_GUEST_PAGES 3	/* -> pages of guest RAM populated so far (demand-paged) */
+#define KEEL_HC_VCPU_INFO 4	/* -> the calling vCPU's index (0 .. vcpus - 1) */
+/* rdi = delay in microseconds (0 cancels), rsi = vector (32..255): one-shot timer of the
+ * calling vCPU. When it expires the vCPU gets an external interrupt with that vector, as
+ * soon as RFLAGS.IF = 1 and nothing blocks it; HLT with IF = 1 waits for it. -> 0, or
+ * -EINVAL for a bad vector or a delay over 60 s. */
+#define KEEL_HC_TIMER_SET 5
+#define KEEL_HC_COUNT 6
 
 #define KEEL_HC_CONSOLE_MAX 4096
 
