@@ -3,6 +3,8 @@
  * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx;
  * on return rax holds the result: >= 0 on success, a negative errno (Linux values,
  * include/keel/errno.h) on failure. Other registers are preserved.
+ * 32-bit and real-mode guests: only eax, edi, esi, edx are used (buffer addresses are
+ * 32-bit guest-physical addresses).
  * Guest-physical buffers are checked by the hypervisor: a buffer outside guest RAM
  * returns -EFAULT (14), never ends the guest.
  * Usable from C and from NASM (only #define lines).
@@ -13,7 +15,9 @@
 #define KEEL_HC_CONSOLE_WRITE 0 /* rdi = gpa of bytes, rsi = length (<= 4096); -> bytes written */
 #define KEEL_HC_EXIT 1		/* rdi = status; the guest ends, does not return */
 #define KEEL_HC_NOP 2		/* -> 0; for measuring round trips */
-#define KEEL_HC_COUNT 3
+#define KEEL_HC_GUEST_PAGES 3	/* -> 4 KiB pages of guest RAM populated in its EPT space */
+#define KEEL_HC_VCPU_INFO 4	/* -> the calling vCPU's index (0..vcpus-1) */
+#define KEEL_HC_COUNT 5
 
 #define KEEL_HC_CONSOLE_MAX 4096
 
