@@ -11,13 +11,18 @@
 #define TOUCH_MAX_MIB 1008 /* up to the end of the 1 GiB identity map */
 #define PAGE 4096u
 
-/* Writes (i + pass) to byte 0 of page i; returns how many pages held (i + pass - 1). */
+/*
+ * Writes (i + pass) to byte 0 of page i. After the first pass (which only writes, so
+ * that each page is populated by a write fault) counts the pages that still held
+ * (i + pass - 1) and returns that count.
+ */
 static uintptr_t touch_pages(uintptr_t pages, unsigned pass)
 {
 	uintptr_t kept = 0;
 	for (uintptr_t i = 0; i < pages; i++) {
 		volatile uint8_t *p = (volatile uint8_t *)(TOUCH_BASE + i * PAGE);
-		kept += *p == (uint8_t)(i + pass - 1);
+		if (pass > 1)
+			kept += *p == (uint8_t)(i + pass - 1);
 		*p = (uint8_t)(i + pass);
 	}
 	return kept;

@@ -13,12 +13,14 @@ extern guest_main
 %if GUEST_BITS == 64
 bits 64
 _start:
+	cld				; the C ABI's DF = 0 (rep movsb/stosb in string.c)
 	xor ebp, ebp			; end of frame-pointer chains
 	call guest_main			; the arguments are already in rdi, rsi, rdx
 	movsxd rdi, eax
 %else
 bits 32
 _start:
+	cld
 	xor ebp, ebp
 	sub esp, 4			; keeps 16-byte alignment at the call
 	push edx
