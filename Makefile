@@ -134,7 +134,7 @@ GUEST_C32    := hello32=hello
 guest_name    = $(firstword $(subst =, ,$(1)))
 guest_src     = $(lastword $(subst =, ,$(1)))
 GUEST_C_ALL  := $(foreach g,$(GUEST_C64) $(GUEST_C32),$(call guest_name,$(g)))
-GUEST_BINS   := $(GUEST_ASM:guest/%.asm=$(BUILD)/guest/%.bin) \
+GUEST_IMAGES := $(GUEST_ASM:guest/%.asm=$(BUILD)/guest/%.bin) \
 	$(GUEST_C_ALL:%=$(BUILD)/guest/%.bin) $(GUEST_C_ALL:%=$(BUILD)/guest/%.elf)
 GUEST_LIB    := printf tap string uart
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \
@@ -146,8 +146,8 @@ GUEST_LD_64  := elf_x86_64
 GUEST_LD_32  := elf_i386
 GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T guest/lib/guest.ld
 .PHONY: guests
-guests: $(GUEST_BINS)
-kernel: $(GUEST_BINS)
+guests: $(GUEST_IMAGES)
+kernel: $(GUEST_IMAGES)
 
 $(BUILD)/guest/keel_hypercall.inc: include/uapi/keel_hypercall.h
 	@mkdir -p $(dir $@)
@@ -186,4 +186,5 @@ $(foreach g,$(GUEST_C64),$(eval $(call guest_c,$(call guest_name,$(g)),$(call gu
 $(foreach g,$(GUEST_C32),$(eval $(call guest_c,$(call guest_name,$(g)),$(call guest_src,$(g)),32)))
 
 $(BUILD)/guest/%.bin: $(BUILD)/guest/%.elf
+	@echo '  BIN   $@'
 	$(Q)objcopy -O binary --set-section-flags .bss=alloc,load,contents $< $@
