@@ -122,13 +122,32 @@ clean:
 
 -include $(OBJS:.o=.d)
 
-# ---- guests (vmm work, issue 4): tiny flat 64-bit guests in build/guest/*.bin.
-# The uapi header's #define lines become a NASM include.
-GUEST_SRCS := $(wildcard guest/*.asm)
-GUEST_BINS := $(GUEST_SRCS:guest/%.asm=$(BUILD)/guest/%.bin)
+# ---- guests: build/guest/NAME.bin (flat) and NAME.elf (C guests). See guest/README.md.
+# NASM guests: guest/*.asm, flat images (long mode at 0x100000, real mode at 0x7C00).
+# C guests: NAME=SOURCE pairs; each is linked with the guest library (guest/lib) for
+# long mode (ELF64) or 32-bit protected mode (ELF32), and also copied to a flat .bin
+# (entered at its first byte, .bss included as zeros). The uapi header's #define lines
+# become a NASM include.
+GUEST_ASM    := $(wildcard guest/*.asm)
+GUEST_C64    := hello64=hello touch=touch smp=smp
+GUEST_C32    := hello32=hello
+guest_name    = $(firstword $(subst =, ,$(1)))
+guest_src     = $(lastword $(subst =, ,$(1)))
+GUEST_C_ALL  := $(foreach g,$(GUEST_C64) $(GUEST_C32),$(call guest_name,$(g)))
+GUEST_IMAGES := $(GUEST_ASM:guest/%.asm=$(BUILD)/guest/%.bin) \
+	$(GUEST_C_ALL:%=$(BUILD)/guest/%.bin) $(GUEST_C_ALL:%=$(BUILD)/guest/%.elf)
+GUEST_LIB    := printf tap string uart
+GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
+	-fno-omit-frame-pointer -fno-strict-aliasing -fno-common -Iinclude -Iguest/lib -MMD -MP
+GUEST_CFLAGS_64 := -m64 -mcmodel=small
+GUEST_CFLAGS_32 := -m32 -march=i686
+GUEST_LD_64  := elf_x86_64
+GUEST_LD_32  := elf_i386
+GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T guest/lib/guest.ld
 .PHONY: guests
-guests: $(GUEST_BINS)
-kernel: $(GUEST_BINS)
+guests: $(GUEST_IMAGES)
+kernel: $(GUEST_IMAGES)
 
 $(BUILD)/guest/keel_hypercall.inc: include/uapi/keel_hypercall.h
 	@mkdir -p $(dir $@)
@@ -137,3 +156,35 @@ $(BUILD)/guest/keel_hypercall.inc: include/uapi/keel_hypercall.h
 $(BUILD)/guest/%.bin: guest/%.asm guest/lib.inc $(BUILD)/guest/keel_hypercall.inc | $(BUILD)/.nasm-ok
 	@echo '  NASM  $<'
 	$(Q)$(NASM) -f bin -Iguest/ -I$(BUILD)/guest/ -o $@ $<
+
+# Objects per width: build/guest/64/... and build/guest/32/...
+define guest_width
+$(BUILD)/guest/$(1)/%.o: guest/%.c
+	@mkdir -p $$(dir $$@)
+	@echo '  CC$(1)  $$<'
+	$(Q)$(CC) $(GUEST_CFLAGS) $(GUEST_CFLAGS_$(1)) -c $$< -o $$@
+
+$(BUILD)/guest/$(1)/lib/crt0.o: guest/lib/crt0.asm $(BUILD)/guest/keel_hypercall.inc | $(BUILD)/.nasm-ok
+	@mkdir -p $$(dir $$@)
+	@echo '  NASM  $$< ($(1)-bit)'
+	$(Q)$(NASM) -f elf$(1) -DGUEST_BITS=$(1) -I$(BUILD)/guest/ -o $$@ $$<
+
+GUEST_LIB_$(1) := $(BUILD)/guest/$(1)/lib/crt0.o $(GUEST_LIB:%=$(BUILD)/guest/$(1)/lib/%.o)
+-include $(GUEST_LIB:%=$(BUILD)/guest/$(1)/lib/%.d)
+endef
+$(eval $(call guest_width,64))
+$(eval $(call guest_width,32))
+
+# One C guest: $(1) name, $(2) source, $(3) width.
+define guest_c
+$(BUILD)/guest/$(1).elf: $(BUILD)/guest/$(3)/$(2).o $$(GUEST_LIB_$(3)) guest/lib/guest.ld
+	@echo '  LD    $$@'
+	$(Q)$(LD) -m $(GUEST_LD_$(3)) $(GUEST_LDFLAGS) -o $$@ $$(GUEST_LIB_$(3)) $(BUILD)/guest/$(3)/$(2).o
+-include $(BUILD)/guest/$(3)/$(2).d
+endef
+$(foreach g,$(GUEST_C64),$(eval $(call guest_c,$(call guest_name,$(g)),$(call guest_src,$(g)),64)))
+$(foreach g,$(GUEST_C32),$(eval $(call guest_c,$(call guest_name,$(g)),$(call guest_src,$(g)),32)))
+
+$(BUILD)/guest/%.bin: $(BUILD)/guest/%.elf
+	@echo '  BIN   $@'
+	$(Q)objcopy -O binary --set-section-flags .bss=alloc,load,contents $< $@

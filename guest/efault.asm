@@ -34,18 +34,10 @@ start:
 	cmp r12, 3
 	jne .fail
 	hc_write msg_ok, msg_ok_len
-	mov dx, KEEL_GUEST_EXIT_PORT
-	mov al, 0
-	out dx, al
-	hlt
+	port_exit 0
 .fail:
 	hc_write msg_fail, msg_fail_len
-	mov dx, KEEL_GUEST_EXIT_PORT
-	mov al, 1
-	out dx, al
-	hlt
+	port_exit 1
 
-msg_ok: db "efault: 3 wild console_write buffers got -EFAULT", 10
-msg_ok_len equ $ - msg_ok
-msg_fail: db "efault: a wild buffer was NOT refused", 10
-msg_fail_len equ $ - msg_fail
+message msg_ok, "efault: 3 wild console_write buffers got -EFAULT"
+message msg_fail, "efault: a wild buffer was NOT refused"

@@ -35,11 +35,7 @@ fail:
 	hc_write msg_fail, msg_fail_len
 	hc_exit 99
 
-msg_uart: db "hello from the UART", 10
-msg_uart_len equ $ - msg_uart
-msg_hc: db "hello from the console_write hypercall", 10
-msg_hc_len equ $ - msg_hc
-msg_ok: db "hello: all checks passed", 10
-msg_ok_len equ $ - msg_ok
-msg_fail: db "hello: a check FAILED", 10
-msg_fail_len equ $ - msg_fail
+message msg_uart, "hello from the UART"
+message msg_hc, "hello from the console_write hypercall"
+message msg_ok, "hello: all checks passed"
+message msg_fail, "hello: a check FAILED"

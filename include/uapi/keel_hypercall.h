@@ -1,9 +1,10 @@
 /*
  * The Keel hypercall ABI, shared by the hypervisor (vmm/) and guests (guest/).
- * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx
- * (outside 64-bit mode only their low halves count: eax, edi, esi, edx);
+ * A guest executes VMCALL with rax = hypercall number and arguments in rdi, rsi, rdx;
  * on return rax holds the result: >= 0 on success, a negative errno (Linux values,
  * include/keel/errno.h) on failure. Other registers are preserved.
+ * 32-bit and real-mode guests: only eax, edi, esi, edx are used (buffer addresses are
+ * 32-bit guest-physical addresses).
  * Guest-physical buffers are checked by the hypervisor: a buffer outside guest RAM
  * returns -EFAULT (14), never ends the guest.
  * Usable from C and from NASM (only #define lines).

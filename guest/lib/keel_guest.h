@@ -1,0 +1,136 @@
+/*
+ * The Keel guest library: what a C guest (64-bit long mode or 32-bit protected mode)
+ * uses to talk to Keel. Hypercall stubs (include/uapi/keel_hypercall.h), the UART and
+ * exit port, printf/snprintf, TAP helpers and the few string functions the compiler may
+ * call. Freestanding: no libc, no libgcc (the 32-bit build has no 64-bit division).
+ *
+ * A guest defines guest_main; crt0.asm calls it on every vCPU with the loader's entry
+ * registers and ends the whole guest with its return value (KEEL_HC_EXIT).
+ * Pointers are guest-physical addresses: long mode is identity-mapped, 32-bit mode runs
+ * with paging off.
+ */
+#ifndef KEEL_GUEST_H
+#define KEEL_GUEST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uapi/keel_hypercall.h>
+
+#define KiB(x) ((uintptr_t)(x) << 10)
+#define MiB(x) ((uintptr_t)(x) << 20)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* arg: the description's arg= (0 if absent); vcpu: 0..vcpu_count-1. */
+int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count);
+
+/* ---- Hypercalls: VMCALL, rax = number, args rdi, rsi, rdx, result in rax. */
+
+static inline long keel_hypercall(unsigned long nr, unsigned long a0, unsigned long a1,
+				  unsigned long a2)
+{
+	long ret;
+	__asm__ volatile("vmcall" : "=a"(ret) : "a"(nr), "D"(a0), "S"(a1), "d"(a2) : "memory");
+	return ret;
+}
+
+/* Writes len (<= KEEL_HC_CONSOLE_MAX) bytes; returns len or a negative errno. */
+static inline long keel_console_write(const void *buf, size_t len)
+{
+	return keel_hypercall(KEEL_HC_CONSOLE_WRITE, (uintptr_t)buf, len, 0);
+}
+
+/* Ends the whole guest (every vCPU) with status. */
+__attribute__((noreturn)) static inline void keel_exit(int status)
+{
+	keel_hypercall(KEEL_HC_EXIT, (unsigned long)(long)status, 0, 0);
+	for (;;)
+		__asm__ volatile("hlt");
+}
+
+static inline long keel_nop(void)
+{
+	return keel_hypercall(KEEL_HC_NOP, 0, 0, 0);
+}
+
+/* 4 KiB pages of guest RAM populated in the guest's EPT space, or a negative errno. */
+static inline long keel_guest_pages(void)
+{
+	return keel_hypercall(KEEL_HC_GUEST_PAGES, 0, 0, 0);
+}
+
+/* The calling vCPU's index, or a negative errno. */
+static inline long keel_vcpu_id(void)
+{
+	return keel_hypercall(KEEL_HC_VCPU_INFO, 0, 0, 0);
+}
+
+/* ---- Ports, CPU */
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+static inline void cpu_pause(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
+
+/* Ends the guest through the exit port 0xF4 (status 0..255). */
+__attribute__((noreturn)) static inline void keel_port_exit(uint8_t status)
+{
+	outb(KEEL_GUEST_EXIT_PORT, status);
+	for (;;)
+		__asm__ volatile("hlt");
+}
+
+/* ---- Output (printf.c, uart.c) */
+
+#define KEEL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/*
+ * printf writes through console_write, one hypercall per line (or per 128 bytes of a
+ * longer line); text after the last newline is written when the call returns. The
+ * buffer lives on the caller's stack, so vCPUs may print at the same time.
+ * Conversions: %d %i %u %x %X %c %s %p %%, lengths l ll z, flags - 0, width (or *).
+ */
+int printf(const char *fmt, ...) KEEL_PRINTF(1, 2);
+int vprintf(const char *fmt, va_list ap);
+/* Returns the length the whole output would have; writes at most size - 1 chars + NUL. */
+int snprintf(char *buf, size_t size, const char *fmt, ...) KEEL_PRINTF(3, 4);
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+
+/* The emulated 16550 at KEEL_GUEST_UART, transmit only. */
+void uart_putc(char c);
+void uart_puts(const char *s);
+
+/* ---- TAP (tap.c): one vCPU only. */
+
+void tap_plan(unsigned count);
+/* Prints "ok N - MESSAGE" or "not ok N - MESSAGE"; returns cond. */
+bool tap_ok(bool cond, const char *fmt, ...) KEEL_PRINTF(2, 3);
+/* Prints "# passed P failed F"; returns F (a plan not met counts as one failure more). */
+int tap_done(void);
+
+/* ---- string.c */
+
+void *memset(void *dst, int c, size_t len);
+void *memcpy(void *dst, const void *src, size_t len);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,9 @@
+; spin: prints a line, then loops forever without exits. Expected: ended by the
+; guest's time limit (limit=MS).
+%include "lib.inc"
+
+start:
+	hc_write msg, msg_len
+	jmp $
+
+message msg, "spin: looping forever until the time limit"
