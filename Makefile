@@ -38,7 +38,7 @@ help:
 	@echo "make check      clang-format check + static analysis"
 	@echo "make deps       install missing Debian packages"
 
-CPUS    ?= 1
+CPUS    ?= 2
 EMU     ?= auto
 CMDLINE ?=
 MODULES ?=
@@ -48,8 +48,9 @@ LAYERS  ?=
 deps:
 	@scripts/deps.sh ensure
 
+# Without CMDLINE or MODULES: the demo guests (scripts/run.sh --demo).
 run: kernel
-	@scripts/run.sh --emu $(EMU) --cpus $(CPUS) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(if $(MODULES),--modules $(MODULES))
+	@scripts/run.sh --emu $(EMU) --cpus $(CPUS) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(if $(MODULES),--modules $(MODULES)) $(if $(CMDLINE)$(MODULES),,--demo)
 
 # Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs);
 # ends with "N passed, N failed". LAYERS="host qemu-1cpu" runs a subset.

@@ -2,7 +2,13 @@
 # Boots the kernel once and shows its log live (make run).
 #
 #   run.sh [--emu auto|qemu|kvm|bochs] [--cpus N] [--cmdline "k=v ..."]
-#          [--modules a,b] [--timeout SECONDS]
+#          [--modules a,b] [--timeout SECONDS] [--demo]
+#
+# --demo: boots with the demo guests of build/guest (scripts/lib.sh demo_guests: real,
+# 32-bit and long-mode guests, one with 3 vCPUs, a demand-paging one, and some that
+# triple-fault, write outside their RAM or loop until their time limit), added to any
+# --cmdline/--modules given. They run at once on every CPU; Keel prints each guest's
+# end and a summary table.
 #
 # auto: QEMU with KVM when /dev/kvm is usable and the host CPU has VMX (nested
 # virtualization: the fast path to running guests); Bochs otherwise (the only
@@ -18,6 +24,7 @@ cpus=1
 cmdline=""
 modules=""
 timeout_s=300
+demo=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--emu) need_arg "$1" $#; emu=$2; shift 2 ;;
@@ -25,12 +32,18 @@ while [ $# -gt 0 ]; do
 	--cmdline) need_arg "$1" $#; cmdline=$2; shift 2 ;;
 	--modules) need_arg "$1" $#; modules=$2; shift 2 ;;
 	--timeout) need_arg "$1" $#; timeout_s=$2; shift 2 ;;
+	--demo) demo=1; shift ;;
 	-h | --help) usage ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
 need_uint --cpus "$cpus" 1
 need_uint --timeout "$timeout_s" 1
+if [ "$demo" = 1 ]; then
+	demo_guests "$KEEL_ROOT/build/guest"
+	cmdline="${cmdline:+$cmdline }$KEEL_DEMO_CMDLINE"
+	modules="${modules:+$modules,}$KEEL_DEMO_MODULES"
+fi
 
 kvm_usable() {
 	[ -r /dev/kvm ] && [ -w /dev/kvm ]

@@ -4,9 +4,11 @@
 #   test-all.sh [--cmdline "k=v ..."] [LAYER...]
 #
 # Layers: host (make -C tests/host run, TAP), selftest (failure paths, QEMU),
-# qemu-Ncpu (QEMU TCG), bochs-Ncpu (Bochs, VMX), guests-bochs (guest images under
-# Bochs: scripts/guest-test.sh).
-# Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs. Host and
+# qemu-Ncpu (QEMU TCG), bochs-Ncpu (Bochs, VMX), guests-bochs-Ncpu (the demo guests
+# under Bochs on N CPUs: scripts/guest-test.sh; the 1-CPU one also checks a CPU
+# without EPT).
+# Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
+# guests-bochs-2cpu. Host and
 # QEMU layers run one after the other; the Bochs layers run in parallel (each Bochs
 # uses one host core, each run has its own directory).
 # Prints every layer's results, then a summary, then last the line
@@ -25,7 +27,8 @@ while [ $# -gt 0 ]; do
 	*) layers+=("$1"); shift ;;
 	esac
 done
-[ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs)
+[ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu
+	guests-bochs-1cpu guests-bochs-2cpu)
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/keel-test-all.XXXXXX")
 trap 'rm -rf "$out"' EXIT
@@ -44,8 +47,15 @@ run_layer() {
 			echo "not ok - host: make -C tests/host run exited $rc" >>"$out/$layer.tap"
 		fi
 		;;
-	guests-bochs)
-		"$KEEL_SCRIPTS/guest-test.sh" --name "$layer" >"$out/$layer.tap" 2>&1 || rc=$?
+	guests-bochs-*)
+		cpus=${layer#guests-bochs-}
+		cpus=${cpus%cpu}
+		is_uint "$cpus" || die "bad layer '$layer' (try guests-bochs-2cpu)"
+		need_uint "layer $layer: cpu count" "$cpus" 1
+		local penryn=--no-penryn
+		[ "$cpus" != 1 ] || penryn=""
+		"$KEEL_SCRIPTS/guest-test.sh" --name "$layer" --cpus "$cpus" $penryn \
+			>"$out/$layer.tap" 2>&1 || rc=$?
 		;;
 	qemu-* | bochs-*)
 		emu=${layer%%-*}
@@ -59,7 +69,7 @@ run_layer() {
 	selftest)
 		"$KEEL_SCRIPTS/selftest.sh" --emu qemu >"$out/$layer.tap" 2>&1 || rc=$?
 		;;
-	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs)" ;;
+	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu)" ;;
 	esac
 	echo "$rc" >"$out/$layer.rc"
 }
@@ -74,17 +84,17 @@ count() {
 for layer in "${layers[@]}"; do
 	case "$layer" in
 	qemu-* | selftest) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
-	bochs-* | guests-bochs) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
+	bochs-* | guests-bochs-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
 	esac
 done
 
 # Host and QEMU first, alone; then all Bochs layers at once.
 for layer in "${layers[@]}"; do
-	case "$layer" in bochs-* | guests-bochs) ;; *) run_layer "$layer" ;; esac
+	case "$layer" in bochs-* | guests-bochs-*) ;; *) run_layer "$layer" ;; esac
 done
 bochs_pids=()
 for layer in "${layers[@]}"; do
-	case "$layer" in bochs-* | guests-bochs) run_layer "$layer" & bochs_pids+=($!) ;; esac
+	case "$layer" in bochs-* | guests-bochs-*) run_layer "$layer" & bochs_pids+=($!) ;; esac
 done
 for pid in ${bochs_pids[@]+"${bochs_pids[@]}"}; do wait "$pid" || true; done
 

@@ -425,15 +425,16 @@ static void guest_print_stats(const struct guest *g, uint64_t *total, uint64_t *
 				      vmx_exit_reason_str(r), (unsigned long long)count[r]);
 }
 
-/* Prints the VMCALL rate of guests that made many hypercalls (TSC-timed: under an
- * emulator this is the emulator's virtual time). */
+/* Prints the VMCALL rate of guests that made many hypercalls, over the time their
+ * vCPUs held a CPU (TSC-timed: under an emulator, the emulator's virtual time). */
 static void guest_print_rate(const struct guest *g, uint64_t hcalls)
 {
-	uint64_t hz = time_cycles_hz(), cycles = g->tsc_end - g->tsc_start;
+	uint64_t hz = time_cycles_hz(), cycles = 0;
+	for (unsigned i = 0; i < g->vcpu_count; i++)
+		cycles += g->vcpus[i].run_cycles;
 	if (hcalls < 1000 || !hz || !cycles)
 		return;
-	printk("guest %s: %llu hypercalls in %llu us of guest run time: %llu VMCALL round "
-	       "trips/s\n",
+	printk("guest %s: %llu hypercalls in %llu us on CPU: %llu VMCALL round trips/s\n",
 	       g->name, (unsigned long long)hcalls, (unsigned long long)(cycles * 1000000 / hz),
 	       (unsigned long long)(hcalls * hz / cycles));
 }
@@ -445,10 +446,13 @@ void guest_finished(struct guest *g)
 	g->tsc_end = rdtsc();
 	guest_uart_flush(g);
 	guest_print_stats(g, &total, &hcalls, buf, sizeof(buf));
+	uint64_t hz = time_cycles_hz();
+	unsigned long long ms = hz ? (g->tsc_end - g->tsc_start) / (hz / 1000) : 0;
 	if (g->state == GUEST_EXITED)
-		printk("guest %s: exited with status %lld\n", g->name, (long long)g->status);
+		printk("guest %s: exited with status %lld (after %llu ms)\n", g->name,
+		       (long long)g->status, ms);
 	else
-		printk("guest %s: ended: %s\n", g->name, g->reason);
+		printk("guest %s: ended: %s (after %llu ms)\n", g->name, g->reason, ms);
 	guest_print_rate(g, hcalls);
 }
 

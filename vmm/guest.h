@@ -19,7 +19,7 @@
 #include "vmx.h"
 
 #define GUEST_NAME_MAX 24
-#define GUEST_MAX 8
+#define GUEST_MAX 16
 #define GUEST_VCPU_MAX 8
 #define GUEST_UART_LINE 160
 
@@ -53,6 +53,7 @@ struct vcpu {
 	int irq_pending;			/* [o] vector waiting for injection, or -1 */
 	uint64_t wake_at;			/* [o][q] blocked in HLT until this TSC */
 	uint64_t irqs_injected;			/* [o] */
+	uint64_t run_cycles;			/* [o] TSC cycles it held a CPU */
 };
 
 struct guest {

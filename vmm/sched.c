@@ -242,7 +242,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 	cpumask_set(&v->ran_on, this_cpu_id());
 	__atomic_store_n(&v->running_on, (int)this_cpu_id(), __ATOMIC_RELAXED);
 	v->slices++;
-	uint64_t slice_end = rdtsc() + slice_cycles;
+	uint64_t t0 = rdtsc(), slice_end = t0 + slice_cycles;
 	for (;;) {
 		if (guest_ended(g))
 			break;
@@ -291,6 +291,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 		}
 	}
 	__atomic_store_n(&v->running_on, -1, __ATOMIC_RELAXED);
+	v->run_cycles += rdtsc() - t0;
 	flags = arch_irq_save();
 	vcpu_unload(v);
 	arch_irq_restore(flags);
