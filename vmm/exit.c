@@ -90,8 +90,8 @@ static enum exit_action exit_cpuid(struct vcpu *v)
  * (sched.c ends the guest once all its vCPUs stopped). */
 static enum exit_action exit_hlt(struct vcpu *v)
 {
-	bool can_wake = (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
-			(v->timer_deadline || v->irq_pending >= 0);
+	bool can_wake =
+	    (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) && (v->timer_deadline || v->irq_pending >= 0);
 	vcpu_skip_insn(v);
 	if (!can_wake)
 		return EXIT_HALT;
@@ -119,8 +119,7 @@ void vcpu_deliver_irq(struct vcpu *v, uint64_t now)
 	if (vmread(VMCS_ENTRY_INTR_INFO) >> 31)
 		return;
 	/* Deliverable: IF = 1 and no STI / MOV-SS blocking (25.4.2 table 25-3). */
-	if ((vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
-	    !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & 3)) {
+	if ((vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) && !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & 3)) {
 		/* Type 0 external interrupt, valid (25.8.3). */
 		(void)vmwrite(VMCS_ENTRY_INTR_INFO, (uint32_t)v->irq_pending | (1u << 31));
 		v->irq_pending = -1;
@@ -149,7 +148,7 @@ static int64_t hc_timer_set(struct vcpu *v, uint64_t delay_us, uint64_t vector)
 static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
 {
 	struct vcpu_regs *r = &v->regs;
-	uint64_t *const map[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL,	&r->rbp,
+	uint64_t *const map[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL,	 &r->rbp,
 				    &r->rsi, &r->rdi, &r->r8,  &r->r9,	&r->r10, &r->r11,
 				    &r->r12, &r->r13, &r->r14, &r->r15 };
 	return map[n & 15];
@@ -165,8 +164,9 @@ static enum exit_action exit_cr_access(struct vcpu *v)
 	uint64_t q = v->exit_qual;
 	unsigned cr = q & 15, type = (q >> 4) & 3, reg = (q >> 8) & 15;
 	if (type != 0 || (cr != 0 && cr != 4) || reg == 4)
-		return guest_kill(v->guest, "unsupported control-register access (qual 0x%llx) at "
-					    "RIP 0x%llx",
+		return guest_kill(v->guest,
+				  "unsupported control-register access (qual 0x%llx) at "
+				  "RIP 0x%llx",
 				  (unsigned long long)q, (unsigned long long)v->rip);
 	uint64_t val = *vcpu_gpr(v, reg);
 	if (!vcpu_in_64bit_mode(v))
@@ -175,8 +175,9 @@ static enum exit_action exit_cr_access(struct vcpu *v)
 		vcpu_inject(v, 13, true, 0);
 		return EXIT_RESUME;
 	}
-	int err = cr == 0 ? vmwrite(VMCS_CR0_SHADOW, val) | vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(val))
-			  : vmwrite(VMCS_CR4_SHADOW, val) | vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(val));
+	int err =
+	    cr == 0 ? vmwrite(VMCS_CR0_SHADOW, val) | vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(val))
+		    : vmwrite(VMCS_CR4_SHADOW, val) | vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(val));
 	if (err)
 		return guest_kill(v->guest, "VMWRITE failed emulating MOV to CR%u", cr);
 	vcpu_skip_insn(v);

@@ -37,7 +37,7 @@ CMDLINE_OPT(guest, "guest", CMDLINE_STR, 0, 0,
 static struct guest *guests[GUEST_MAX];
 static unsigned guest_count;
 
-static const char *const mode_names[] = { "long", "32", "real" };	 /* mode= values */
+static const char *const mode_names[] = { "long", "32", "real" };     /* mode= values */
 static const char *const mode_words[] = { "long", "32-bit", "real" }; /* for people */
 
 /* Records the end of g unless it has ended already (the first end wins). */
@@ -205,7 +205,8 @@ int guest_desc_parse(char *s, struct guest_desc *d, const char **why)
 				return *why = "arg= must be a decimal or 0x-hex number", -EINVAL;
 		} else if (!strcmp(field, "limit")) {
 			if (!parse_u64(eq, &d->limit_ms) || d->limit_ms > 86400000)
-				return *why = "limit= must be milliseconds (at most a day)", -EINVAL;
+				return *why = "limit= must be milliseconds (at most a day)",
+				       -EINVAL;
 		} else if (!strcmp(field, "populate")) {
 			if (strcmp(eq, "demand") && strcmp(eq, "eager"))
 				return *why = "populate= must be demand or eager", -EINVAL;
@@ -332,8 +333,7 @@ static int guest_pick_mode(const struct guest_desc *d, const struct guest_image 
 
 static uint16_t vpid_next = 1; /* VPIDs are never reused in a run (at most 64 vCPUs) */
 
-static int guest_create(const struct guest_desc *d, struct guest **out, char *why,
-			size_t why_len)
+static int guest_create(const struct guest_desc *d, struct guest **out, char *why, size_t why_len)
 {
 	const struct boot_module *m = find_module(d->image);
 	if (!m) {
@@ -347,7 +347,9 @@ static int guest_create(const struct guest_desc *d, struct guest **out, char *wh
 	bool real = d->mode == GUEST_MODE_REAL;
 	uint64_t flat_gpa = real ? GUEST_REAL_LOAD : GUEST_LOAD;
 	uint64_t top = real ? MIN(d->mem, GUEST_REAL_TOP) : d->mem - d->vcpus * GUEST_STACK_SIZE;
-	const struct guest_image_layout lay = { .flat_gpa = flat_gpa, .load_min = flat_gpa, .mem = top };
+	const struct guest_image_layout lay = { .flat_gpa = flat_gpa,
+						.load_min = flat_gpa,
+						.mem = top };
 	int err = guest_image_parse(data, size, &lay, &img, why, why_len);
 	if (err)
 		return err;
@@ -405,8 +407,8 @@ out_free:
 	return err;
 }
 
-static void guest_print_stats(const struct guest *g, uint64_t *total, uint64_t *hcalls,
-			      char *buf, size_t len)
+static void guest_print_stats(const struct guest *g, uint64_t *total, uint64_t *hcalls, char *buf,
+			      size_t len)
 {
 	uint64_t count[EXIT_REASON_COUNT] = { 0 };
 	*total = *hcalls = 0;
@@ -434,8 +436,8 @@ static void guest_print_rate(const struct guest *g, uint64_t hcalls)
 		cycles += g->vcpus[i].run_cycles;
 	if (hcalls < 1000 || !hz || !cycles)
 		return;
-	printk("guest %s: %llu hypercalls in %llu us on CPU: %llu VMCALL round trips/s\n",
-	       g->name, (unsigned long long)hcalls, (unsigned long long)(cycles * 1000000 / hz),
+	printk("guest %s: %llu hypercalls in %llu us on CPU: %llu VMCALL round trips/s\n", g->name,
+	       (unsigned long long)hcalls, (unsigned long long)(cycles * 1000000 / hz),
 	       (unsigned long long)(hcalls * hz / cycles));
 }
 
@@ -532,8 +534,9 @@ void vmm_run_guests(void)
 		guests[guest_count++] = g;
 		printk("vmm: guest %s: %llu KiB RAM, %s image '%s', %u vCPU(s), %s mode at 0x%llx"
 		       "%s\n",
-		       g->name, (unsigned long long)(g->mem >> 10), guest_image_kind_str(g->image_kind),
-		       d.image, g->vcpu_count, mode_words[g->mode], (unsigned long long)g->entry,
+		       g->name, (unsigned long long)(g->mem >> 10),
+		       guest_image_kind_str(g->image_kind), d.image, g->vcpu_count,
+		       mode_words[g->mode], (unsigned long long)g->entry,
 		       d.eager ? ", RAM populated" : "");
 		sched_add_guest(g);
 	}

@@ -34,17 +34,17 @@ struct guest;
  */
 struct vcpu {
 	struct guest *guest;
-	unsigned index;			   /* 0 .. vcpu_count - 1 */
-	uint16_t vpid;			   /* 0: VPIDs not used */
-	struct frame *vmcs;		   /* [o] */
-	struct vcpu_regs regs;		   /* [o] */
-	bool launched;			   /* [o] VMLAUNCH done since the last VMCLEAR */
-	bool initialized;		   /* [o] vmcs_setup done */
-	int host_cpu;			   /* [o] CPU whose host state the VMCS holds, or -1 */
-	int running_on;			   /* [a] CPU running it now, or -1 */
-	uint64_t exit_qual, rip, insn_len; /* [o] of the exit being handled */
-	struct vcpu *next;		   /* [q] run-queue link */
-	cpumask_t ran_on;		   /* [o] CPUs that ran it */
+	unsigned index;				/* 0 .. vcpu_count - 1 */
+	uint16_t vpid;				/* 0: VPIDs not used */
+	struct frame *vmcs;			/* [o] */
+	struct vcpu_regs regs;			/* [o] */
+	bool launched;				/* [o] VMLAUNCH done since the last VMCLEAR */
+	bool initialized;			/* [o] vmcs_setup done */
+	int host_cpu;				/* [o] CPU whose host state the VMCS holds, or -1 */
+	int running_on;				/* [a] CPU running it now, or -1 */
+	uint64_t exit_qual, rip, insn_len;	/* [o] of the exit being handled */
+	struct vcpu *next;			/* [q] run-queue link */
+	cpumask_t ran_on;			/* [o] CPUs that ran it */
 	uint64_t exit_count[EXIT_REASON_COUNT]; /* [o] */
 	uint64_t exit_total, hypercall_count;	/* [o] */
 	uint64_t slices, migrations;		/* [o] */
@@ -151,10 +151,10 @@ void sched_run(void);
 #define GUEST_SEL_CODE64 0x08
 #define GUEST_SEL_DATA 0x10
 #define GUEST_SEL_CODE32 0x18
-#define GUEST_LOAD 0x100000ull	  /* flat long/32-bit images; lowest ELF segment */
-#define GUEST_REAL_LOAD 0x7C00ull /* flat real-mode images, CS:IP = 0000:7C00 */
-#define GUEST_REAL_TOP 0xA0000ull /* real-mode images end below this */
-#define GUEST_STACK_SIZE 0x10000ull /* per vCPU, long and 32-bit: below the top of RAM */
+#define GUEST_LOAD 0x100000ull	       /* flat long/32-bit images; lowest ELF segment */
+#define GUEST_REAL_LOAD 0x7C00ull      /* flat real-mode images, CS:IP = 0000:7C00 */
+#define GUEST_REAL_TOP 0xA0000ull      /* real-mode images end below this */
+#define GUEST_STACK_SIZE 0x10000ull    /* per vCPU, long and 32-bit: below the top of RAM */
 #define GUEST_REAL_STACK_SIZE 0x400ull /* per vCPU, real mode: below 0x7C00 */
 
 #endif

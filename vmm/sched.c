@@ -311,8 +311,9 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 	 * one able to run, the guest is over. */
 	if (__atomic_sub_fetch(&g->vcpus_live, 1, __ATOMIC_ACQ_REL) == 0) {
 		if (halted && !guest_ended(g))
-			guest_kill(g, "every vCPU halted for good (last HLT at RIP 0x%llx with "
-				      "interrupts disabled or no timer armed)",
+			guest_kill(g,
+				   "every vCPU halted for good (last HLT at RIP 0x%llx with "
+				   "interrupts disabled or no timer armed)",
 				   (unsigned long long)v->rip);
 		guest_finished(g);
 	}
@@ -388,8 +389,8 @@ void sched_run(void)
 		started++;
 	}
 	printk("vmm: running %u vCPU(s) of %u guest(s) on %u CPU(s), %u ms slices%s\n",
-	       __atomic_load_n(&vcpus_live, __ATOMIC_RELAXED), sched_guest_count, started,
-	       SLICE_MS, vmx_caps.preempt_timer ? "" : " (no preemption timer: tick-driven)");
+	       __atomic_load_n(&vcpus_live, __ATOMIC_RELAXED), sched_guest_count, started, SLICE_MS,
+	       vmx_caps.preempt_timer ? "" : " (no preemption timer: tick-driven)");
 	sched_loop(NULL);
 	while (__atomic_load_n(&cpus_in_loop, __ATOMIC_ACQUIRE)) {
 		smp_call_poll();

@@ -199,7 +199,7 @@ struct vmx_caps {
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	uint32_t pin, proc, proc2, exit, entry; /* adjusted controls */
 	bool ept_ad, vpid, preempt_timer, unrestricted;
-	bool intr_window; /* interrupt-window exiting may be turned on */
+	bool intr_window;	/* interrupt-window exiting may be turned on */
 	unsigned preempt_shift; /* timer ticks every 2^shift TSC cycles */
 	char why[160];		/* why not usable */
 };

@@ -57,10 +57,11 @@ KTEST(vmx_error_words_cover_sdm_numbers)
 KTEST(vmx_exit_table_has_no_holes_for_handled_reasons)
 {
 	static const unsigned handled[] = {
-		EXIT_EXCEPTION_NMI, EXIT_EXT_INTR,	EXIT_TRIPLE_FAULT, EXIT_INTR_WINDOW, EXIT_CPUID,
-		EXIT_HLT,	    EXIT_VMCALL,	EXIT_CR_ACCESS,	   EXIT_IO,
-		EXIT_RDMSR,	    EXIT_WRMSR,		EXIT_EPT_VIOLATION, EXIT_EPT_MISCONFIG,
-		EXIT_PREEMPT_TIMER,
+		EXIT_EXCEPTION_NMI, EXIT_EXT_INTR,	EXIT_TRIPLE_FAULT,
+		EXIT_INTR_WINDOW,   EXIT_CPUID,		EXIT_HLT,
+		EXIT_VMCALL,	    EXIT_CR_ACCESS,	EXIT_IO,
+		EXIT_RDMSR,	    EXIT_WRMSR,		EXIT_EPT_VIOLATION,
+		EXIT_EPT_MISCONFIG, EXIT_PREEMPT_TIMER,
 	};
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
