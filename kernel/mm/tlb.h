@@ -2,18 +2,24 @@
  * The TLB flusher: turns one page-table operation's flush batch (kernel/mm/pt.h) into
  * the fewest TLB invalidations that make it visible everywhere, for one vm_space.
  *
- * Per dispatch (one per operation, unless the engine flushes early because
- * PT_FLUSH_LEAF_MAX references are waiting):
+ * Per dispatch (one per flush the engine asks for; at least one per operation that
+ * removed or changed leaves):
  *  1. the space's flush generation is bumped (CPUs that may cache the space but do not
  *     run it now flush everything when they next activate it: vm_space_activate);
- *  2. the running CPU flushes itself if it runs the space;
+ *  2. the running CPU flushes itself if it runs the space; if it only caches it (a
+ *     tagged space it ran before) and was synced, it flushes the ranges now instead
+ *     (INVPCID individual-address) and stays synced;
  *  3. the other CPUs running the space get ONE smp_call (wait = true): the hook returns
  *     only after every target has flushed, so the engine frees removed frames and nodes
  *     only after all acknowledgements.
- * Host spaces flush the recorded ranges page by page up to tlb_flush_pages_max pages,
- * else everything; guest EPT spaces always flush everything (INVEPT has no
- * per-address form). The engine itself gives up on the list past PT_FLUSH_RANGE_MAX
- * (32) separate ranges.
+ * The kernel table (VM_SPACE_KERNEL) is "run" by every online CPU: its flushes go to
+ * all of them, per page (INVLPG also drops global entries of that page under every
+ * PCID) or in full (global entries included), never lazily.
+ * Host and kernel spaces flush the recorded ranges page by page up to
+ * tlb_flush_pages_max pages, else everything; guest EPT spaces always flush everything
+ * (INVEPT has no per-address form); the kernel table flushes everything when the batch
+ * freed nodes (other PCIDs' paging-structure caches). The engine itself gives up on the
+ * list past PT_FLUSH_RANGE_MAX (32) separate ranges.
  *
  * This file knows no x86 instruction: the arch_* hooks below do the work.
  */
@@ -86,16 +92,19 @@ void tlb_retire(struct vm_space *s);
  * Arch hooks (arch/x86_64 in the kernel, tests/host/fake_tlb.c in host tests). Each acts
  * on the RUNNING CPU only, for space s (tagged by s->tag, rooted at s->table), may run
  * with interrupts disabled (from the cross-call handler) and must not block or take
- * spinlocks other than in irqsave form.
+ * spinlocks other than in irqsave form. "Drop" may be deferred to the CPU's next load
+ * of s's tag (x86 without INVPCID: that load then flushes), never beyond it.
  *  arch_tlb_flush_range: drop translations of [va, va + len) (page-aligned, len > 0) of a
- *    host space, and paging-structure caches above them (INVLPG per page, or INVPCID
- *    individual-address when s's PCID is not the current one). Only called for
- *    VM_SPACE_HOST_USER spaces.
+ *    host or kernel space, and paging-structure caches above them (INVLPG per page when
+ *    s is loaded here or is the kernel table, INVPCID individual-address for s's PCID
+ *    otherwise). Not called for guest spaces.
  *  arch_tlb_flush_all: drop every translation of s: host spaces CR3 reload / INVPCID
- *    single-context for s->tag; guest spaces single-context INVEPT for s's EPTP plus
- *    single-context INVVPID for s->tag when VPIDs are used. Decide from s->kind.
+ *    single-context for s->tag; the kernel table INVPCID all-context or a CR4.PGE
+ *    toggle (global entries included); guest spaces single-context INVEPT for s's EPTP
+ *    plus single-context INVVPID for s->tag when VPIDs are used. Decide from s->kind.
  *  arch_vm_space_load: make s the CPU's current space of its kind (CR3 with PCID and
  *    no-flush bit for host spaces; EPTP/VPID into the current VMCS for guest spaces).
+ *    Never called for the kernel table.
  */
 void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len);
 void arch_tlb_flush_all(struct vm_space *s);
