@@ -34,13 +34,35 @@
 struct vm_space;
 
 /*
- * Threshold between a per-page and a full flush of a host space, in 4 KiB pages summed
- * over the batch's ranges. Above it, one full flush is cheaper than the INVLPGs plus the
- * refills they spare (Linux uses 33). To be measured: the benchmark may change
- * tlb_flush_pages_max at run time; this is only its initial value.
+ * Threshold between a per-page and a full flush of a host or kernel space, in 4 KiB
+ * pages summed over the batch's ranges: up to it, one invalidation per page; above it,
+ * one full flush. Chosen from the crossover measured by bench_tlb_flush_threshold
+ * (arch/x86_64/tlb_bench.c; `make bench` or scripts/kbench.sh): cycles of N INVLPGs +
+ * touching the N pages again vs one CR3 reload + the same touches, minimum of 15 runs,
+ * QEMU 7.2 TCG (-cpu max: no PCID, so the full flush is a plain CR3 reload), 1 CPU:
+ *
+ *      N   INVLPG+N   full+N   INVLPG+N+64  full+N+64  (+64: 64 other pages touched too)
+ *      1        832     9792         1056      22586
+ *      8       4540     9536         4960      23456
+ *     16       9046    11700         9258      25334
+ *     20      10912    11988        11580      26168
+ *     24      13344    13794        13776      27590
+ *     28      15604    14092        15770      27452
+ *     32      17982    15140        18150      28928
+ *     64      37138    21596        35354      35088
+ *     80      42596    25102        43088      38530
+ *    128      67780    34806        68540      48092
+ *    512     253676   104554       256866     117464
+ *
+ * Per-page flushes first cost more at N = 24-28 (five runs), hence 24; with 64 more
+ * pages of working set the crossover moves to 64-80. Caveat: TCG's softmmu TLB is not a
+ * hardware TLB (an INVLPG costs ~500 cycles of host code there, a refill is a page walk
+ * in C, a CR3 write drops global entries too), and Bochs' TSC counts instructions
+ * (crossover 8 there, meaningless for TLB costs). Measure on hardware before trusting
+ * it; the benchmark may change tlb_flush_pages_max at run time (Linux uses 33).
  */
 #ifndef TLB_FLUSH_PAGES_MAX
-#define TLB_FLUSH_PAGES_MAX 32
+#define TLB_FLUSH_PAGES_MAX 24
 #endif
 extern uint64_t tlb_flush_pages_max;
 

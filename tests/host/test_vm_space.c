@@ -613,8 +613,18 @@ static void t_every_frame_returned(const void *arg)
 }
 
 static const struct batch_case batch_cases[] = {
-	{ 1, 2 }, { 8, 2 }, { 31, 2 }, { 32, 2 }, { 33, 2 }, { 512, 2 },
-	{ 1, 1 }, { 8, 1 }, { 31, 1 }, { 32, 1 }, { 33, 1 }, { 512, 1 },
+	{ 1, 2 },
+	{ 8, 2 },
+	{ TLB_FLUSH_PAGES_MAX, 2 },
+	{ TLB_FLUSH_PAGES_MAX + 1, 2 },
+	{ 33, 2 },
+	{ 512, 2 },
+	{ 1, 1 },
+	{ 8, 1 },
+	{ TLB_FLUSH_PAGES_MAX, 1 },
+	{ TLB_FLUSH_PAGES_MAX + 1, 1 },
+	{ 33, 1 },
+	{ 512, 1 },
 };
 
 int main(void)
