@@ -170,7 +170,11 @@ void arch_vm_space_load(struct vm_space *s)
 	arch_irq_restore(flags);
 }
 
-/* Drops every translation, global ones included, under every PCID (4.10.4.1). */
+/*
+ * Drops every translation, global ones included, under every PCID (4.10.4.1): INVPCID
+ * type 2, else a MOV to CR4 that changes PGE. Before kmap_init sets CR4.PGE there are no
+ * global entries and only PCID 0 is in use: a CR3 write (bit 63 clear) is enough.
+ */
 static void flush_everything(void)
 {
 	if (host_tlb_caps.invpcid) {
@@ -179,8 +183,12 @@ static void flush_everything(void)
 	}
 	unsigned long flags = arch_irq_save();
 	uint64_t cr4 = read_cr4();
-	write_cr4(cr4 & ~CR4_PGE);
-	write_cr4(cr4);
+	if (cr4 & CR4_PGE) {
+		write_cr4(cr4 & ~CR4_PGE);
+		write_cr4(cr4);
+	} else {
+		write_cr3(read_cr3());
+	}
 	arch_irq_restore(flags);
 }
 
