@@ -33,7 +33,7 @@ help:
 	@echo "make            build the kernel (build/keel.elf)"
 	@echo "make run        boot Keel (QEMU+KVM if the CPU has VMX, else Bochs); CPUS=N EMU=qemu|bochs CMDLINE='...'"
 	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed'"
-	@echo "make bench      page-table engine benchmarks (host)"
+	@echo "make bench      page-table engine benchmarks (host) + TLB flush benchmark (kernel, QEMU)"
 	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
 	@echo "make check      clang-format check + static analysis"
 	@echo "make deps       install missing Debian packages"
@@ -60,8 +60,10 @@ test: kernel
 host-test:
 	@$(MAKE) --no-print-directory -C tests/host run
 
-bench:
+# Host engine benchmark, then the kernel's TLB benchmark under QEMU (prints only).
+bench: kernel
 	@$(MAKE) --no-print-directory -C tests/host bench
+	@scripts/kbench.sh --emu qemu
 
 debug: kernel
 	@scripts/debug-qemu.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")

@@ -5,9 +5,11 @@
 #include <arch/cpu.h>
 #include <arch/x86.h>
 #include <keel/boot.h>
+#include <keel/cmdline.h>
 #include <keel/kernel.h>
 #include <keel/printk.h>
 #include <keel/pt_format.h>
+#include <keel/string.h>
 
 extern uint64_t boot_pml4[512];
 extern uint64_t boot_pdpt_low[512]; /* PML4[256]: the direct map's first 512 GiB */
@@ -36,6 +38,39 @@ static void cpu_paging_features(void)
 	if (!gb_pages)
 		printk("cpu: no 1 GiB pages: page tables use 4K and 2M leaves\n");
 	pt_x86_configure(nx, gb_pages);
+}
+
+CMDLINE_OPT(pcid, "pcid", CMDLINE_STR, 0, 0,
+	    "host-space PCIDs: auto (default), off, noinvpcid (PCIDs, no INVPCID)");
+
+/*
+ * PCIDs for host spaces (SDM Vol 3A 4.10.1): CPUID.01H:ECX[17] PCID,
+ * CPUID.(07H,0):EBX[10] INVPCID (Vol 2A CPUID). Sets CR4.PCIDE here (CR3[11:0] is 0:
+ * the boot tables' PCID, as 4.10.1 requires); APs copy the boot CPU's CR4 (smp.c).
+ * pcid=off / pcid=noinvpcid turn the features off to test the fallbacks.
+ */
+static void cpu_pcid_features(void)
+{
+	uint32_t a, b, c, d, max;
+	char opt[16] = "auto";
+	cpuid(0, 0, &max, &b, &c, &d);
+	cpuid(1, 0, &a, &b, &c, &d);
+	bool pcid = c & (1u << 17);
+	bool invpcid = false;
+	if (max >= 7) {
+		cpuid(7, 0, &a, &b, &c, &d);
+		invpcid = b & (1u << 10);
+	}
+	(void)cmdline_get_str("pcid", opt, sizeof(opt));
+	if (!strcmp(opt, "off"))
+		pcid = false;
+	invpcid = invpcid && pcid && strcmp(opt, "noinvpcid");
+	if (pcid)
+		write_cr4(read_cr4() | CR4_PCIDE);
+	host_tlb_caps.pcid = pcid;
+	host_tlb_caps.invpcid = invpcid;
+	printk("cpu: PCIDs %s, INVPCID %s (pcid=%s)\n", pcid ? "on" : "off", invpcid ? "on" : "off",
+	       opt);
 }
 
 static uint64_t ram_end(void)
@@ -89,6 +124,7 @@ void arch_early_init(uint64_t mb_magic, uint64_t mb_info_pa)
 	cpu_init_this(&cpus[0]);
 	multiboot_parse(mb_info_pa);
 	cpu_paging_features();
+	cpu_pcid_features();
 	direct_map_extend();
 	/* The identity map was only for the jump to the higher half. */
 	uint64_t *pml4 = boot_sym_kva(boot_pml4);

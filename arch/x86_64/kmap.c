@@ -4,18 +4,16 @@
  * data and bss R+W, all NX except text, all global), the direct map of all RAM with
  * the largest leaves (R+W, NX, global), and MMIO ranges set uncacheable through a cursor
  * (kmap_set_uncached). Replaces the boot tables on the boot CPU before the other CPUs
- * start, which then load it too. The table holds no frame references (kernel memory is
- * not reference counted: NULL leaf ops).
- *
- * Changes after boot are boot-CPU-only and before the APs start (kmap_set_uncached is
- * called from apic_init_bsp): there is no kernel-table shootdown yet.
+ * start, which then load it too. The table is a vm_space of kind VM_SPACE_KERNEL: no
+ * frame references (kernel memory is not reference counted), and every edit, at boot
+ * or later, is flushed on every online CPU by the TLB flusher (kernel/mm/tlb.c).
  */
 #include <arch/x86.h>
 #include <keel/boot.h>
 #include <keel/check.h>
 #include <keel/errno.h>
 #include <keel/printk.h>
-#include <mm/pt.h>
+#include <mm/tlb.h>
 
 #include "kmap.h"
 
@@ -26,20 +24,13 @@ extern char __rodata_start[], __data_start[];
  * pt_format_x86.c encodes (SDM Vol 3A 13.12.2, memory type encodings in Table 13-10). */
 #define MSR_PAT 0x277
 #define PAT_VALUE 0x0007050100070406ull
-#define CR4_PGE_BIT (1ull << 7)
 
-struct pt_table kernel_pt;
+struct vm_space kernel_space;
 
 /* Maps [va, va + len) -> pa with prop using the largest leaves; CHECKs success (boot). */
 static void kmap_range(uint64_t va, uint64_t len, uint64_t pa, struct pt_prop prop)
 {
-	struct pt_flush_batch b;
-	struct pt_cursor c;
-	pt_flush_batch_init(&b, NULL, NULL);
-	CHECK(pt_cursor_begin(&c, &kernel_pt, VA(va), VA(va + len), &b) == 0);
-	int err = pt_cursor_map_range(&c, len, PA(pa), prop);
-	pt_cursor_end(&c);
-	pt_flush_batch_finish(&b);
+	int err = vm_space_map(&kernel_space, VA(va), len, PA(pa), prop);
 	if (err)
 		panic("kmap: mapping %llx+%llx failed: %d", (unsigned long long)va,
 		      (unsigned long long)len, err);
@@ -65,14 +56,12 @@ void kmap_set_uncached(paddr_t pa, uint64_t len)
 	struct pt_cursor c;
 	uint64_t va = (uint64_t)pa_to_kva(PA(ALIGN_DOWN(pa.v, PAGE_SIZE)));
 	uint64_t end = ALIGN_UP((uint64_t)pa_to_kva(pa) + len, PAGE_SIZE);
-	pt_flush_batch_init(&b, NULL, NULL);
-	CHECK(pt_cursor_begin(&c, &kernel_pt, VA(va), VA(end), &b) == 0);
+	tlb_batch_init(&b, &kernel_space); /* the flush reaches every online CPU */
+	CHECK(pt_cursor_begin(&c, &kernel_space.table, VA(va), VA(end), &b) == 0);
 	int err = pt_cursor_protect(&c, end - va, set_uc, NULL);
 	pt_cursor_end(&c);
 	pt_flush_batch_finish(&b);
 	CHECK(err == 0);
-	for (uint64_t p = va; p < end; p += PAGE_SIZE)
-		invlpg(p); /* boot CPU only: the APs have not started (see top) */
 }
 
 void kmap_init(void)
@@ -82,13 +71,13 @@ void kmap_init(void)
 	const struct pt_prop rw = PT_PROP(PT_PROP_R | PT_PROP_W | PT_PROP_GLOBAL);
 
 	wrmsr(MSR_PAT, PAT_VALUE);
-	CHECK(pt_table_init(&kernel_pt, pt_format_host(), NULL) == 0);
+	CHECK(vm_space_init(&kernel_space, VM_SPACE_KERNEL, 0) == 0);
 	image_range(__text_start, __text_end, text);
 	image_range(__rodata_start, __data_start, ro);
 	image_range(__data_start, (char *)KERNEL_VMA + (uint64_t)__bss_end_pa, rw);
 	kmap_range(DIRECT_MAP_BASE, boot_info.direct_map_end, 0, rw);
-	write_cr3(pt_table_root_pa(&kernel_pt).v);
-	write_cr4(read_cr4() | CR4_PGE_BIT); /* global kernel entries survive CR3 switches */
+	write_cr3(vm_space_root_pa(&kernel_space).v);
+	write_cr4(read_cr4() | CR4_PGE); /* global kernel entries survive CR3 switches */
 	printk("kmap: kernel table built by the engine (text RX, rodata R, data RW NX, "
 	       "direct map %llu GiB)\n",
 	       (unsigned long long)(boot_info.direct_map_end >> 30));
@@ -96,5 +85,5 @@ void kmap_init(void)
 
 uint64_t *kmap_root(void)
 {
-	return pa_to_kva(pt_table_root_pa(&kernel_pt));
+	return pa_to_kva(vm_space_root_pa(&kernel_space));
 }

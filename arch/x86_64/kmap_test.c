@@ -19,7 +19,7 @@ static struct pt_item kmap_query(uint64_t va)
 	struct pt_item it = { .kind = PT_ITEM_NONE };
 	pt_flush_batch_init(&b, NULL, NULL);
 	uint64_t page = ALIGN_DOWN(va, PAGE_SIZE);
-	if (pt_cursor_begin(&c, &kernel_pt, VA(page), VA(page + PAGE_SIZE), &b) == 0) {
+	if (pt_cursor_begin(&c, &kernel_space.table, VA(page), VA(page + PAGE_SIZE), &b) == 0) {
 		if (pt_cursor_query(&c, &it))
 			it.kind = PT_ITEM_NONE;
 		pt_cursor_end(&c);
@@ -30,7 +30,7 @@ static struct pt_item kmap_query(uint64_t va)
 
 KTEST(kmap_cr3_is_engine_table)
 {
-	KT_ASSERT_EQ(read_cr3() & ~0xFFFull, pt_table_root_pa(&kernel_pt).v);
+	KT_ASSERT_EQ(read_cr3() & ~0xFFFull, pt_table_root_pa(&kernel_space.table).v);
 }
 
 KTEST(kmap_sections_have_their_rights)

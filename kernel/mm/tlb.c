@@ -7,8 +7,10 @@
  * its bit in s->active and then reads s->flush_gen. All four accesses are sequentially
  * consistent atomics (no fences: ThreadSanitizer does not model them), so at least one
  * side sees the other: either the flusher includes the CPU in its cross-call, or the
- * CPU sees the new generation and flushes itself before it loads the space. The page-table edits that the flush makes
- * visible happen before the bump (under the cursor's node locks).
+ * CPU sees the new generation and flushes itself before it loads the space. The
+ * page-table edits that the flush makes visible happen before the bump (under the
+ * cursor's node locks). The kernel table's targets are the online CPUs instead of
+ * s->active (see tlb_targets for why no CPU can miss a kernel-table flush).
  */
 #include <keel/check.h>
 #include <keel/smp.h>
@@ -64,15 +66,19 @@ static void tlb_flush_call(void *arg)
 
 /*
  * True if the batch is better flushed whole: the engine gave up on the list, the space
- * has no per-address invalidation (EPT: INVEPT is single-context at best), or the
- * ranges cover more than tlb_flush_pages_max pages.
+ * has no per-address invalidation (EPT: INVEPT is single-context at best), the ranges
+ * cover more than tlb_flush_pages_max pages, or the kernel table lost nodes: per-address
+ * invalidation drops the paging-structure caches of the current tag only (SDM Vol 3A
+ * 4.10.4.1, INVLPG), and kernel addresses are walked under every tag.
  */
 static bool tlb_want_all(const struct vm_space *s, const struct pt_flush_batch *b)
 {
 	uint64_t pages = 0;
 	uint64_t max = __atomic_load_n(&tlb_flush_pages_max, __ATOMIC_RELAXED);
 
-	if (b->flush_all || s->kind != VM_SPACE_HOST_USER)
+	if (b->flush_all || s->kind == VM_SPACE_GUEST_EPT)
+		return true;
+	if (s->kind == VM_SPACE_KERNEL && b->node_count)
 		return true;
 	for (unsigned i = 0; i < b->range_count; i++) {
 		pages += b->range[i].len >> PAGE_SHIFT;
@@ -83,9 +89,45 @@ static bool tlb_want_all(const struct vm_space *s, const struct pt_flush_batch *
 }
 
 /*
+ * CPUs that must flush before the dispatch returns: those running s, or for the kernel
+ * table every online CPU and this one (which may not be marked online yet at boot).
+ * A CPU becomes a target when it marks itself online; the kernel table does not change
+ * while one comes online (smp_start_aps starts them one by one before any later edit).
+ */
+static cpumask_t tlb_targets(struct vm_space *s, unsigned me)
+{
+	if (s->kind == VM_SPACE_KERNEL)
+		return cpumask_or(smp_online_mask(), cpumask_of(me));
+	return (cpumask_t){ __atomic_load_n(&s->active.bits, __ATOMIC_SEQ_CST) };
+}
+
+/*
+ * This CPU does not run s but may cache it, and `old` was the generation before this
+ * dispatch. If it had synced up to `old`, it flushes r's ranges now (tagged spaces:
+ * INVPCID individual-address, or the arch marks the tag for a full flush at its next
+ * load) and records the new generation, sparing a full flush at its next activation.
+ * Interrupts are off so that an activation from a cross-call on this CPU cannot slip
+ * between the generation check and the update.
+ */
+static void tlb_flush_cached_here(const struct tlb_request *r, unsigned me, uint64_t old)
+{
+	struct vm_space *s = r->s;
+	unsigned long flags;
+
+	if (r->all || !cpumask_test(cpumask_read(&s->cached), me))
+		return; /* a full flush can as well wait for the activation */
+	flags = arch_irq_save();
+	if (__atomic_load_n(&s->synced_gen[me], __ATOMIC_RELAXED) == old) {
+		tlb_flush_here(r);
+		__atomic_store_n(&s->synced_gen[me], old + 1, __ATOMIC_RELAXED);
+	}
+	arch_irq_restore(flags);
+}
+
+/*
  * The flush hook. Called by the engine with or without node locks held, interrupts
- * enabled; returns only after every CPU running the space has flushed (the engine frees
- * what the batch deferred right after). Takes no lock.
+ * enabled; returns only after every target CPU (tlb_targets) has flushed (the engine
+ * frees what the batch deferred right after). Takes no lock.
  */
 static void tlb_flush(struct pt_flush_batch *b)
 {
@@ -97,14 +139,17 @@ static void tlb_flush(struct pt_flush_batch *b)
 		.all = tlb_want_all(s, b),
 	};
 	unsigned me = arch_cpu_id();
-	cpumask_t active, remote;
+	cpumask_t targets, remote;
+	uint64_t old;
 
 	TLB_STAT_ADD(s, dispatch_count, 1);
-	__atomic_add_fetch(&s->flush_gen, 1, __ATOMIC_SEQ_CST);
-	active.bits = __atomic_load_n(&s->active.bits, __ATOMIC_SEQ_CST);
-	if (cpumask_test(active, me))
+	old = __atomic_fetch_add(&s->flush_gen, 1, __ATOMIC_SEQ_CST);
+	targets = tlb_targets(s, me);
+	if (cpumask_test(targets, me))
 		tlb_flush_here(&r);
-	remote = cpumask_andnot(active, cpumask_of(me));
+	else
+		tlb_flush_cached_here(&r, me, old);
+	remote = cpumask_andnot(targets, cpumask_of(me));
 	if (cpumask_is_empty(remote))
 		return;
 #ifdef KEEL_DEBUG
@@ -123,7 +168,7 @@ void tlb_retire(struct vm_space *s)
 	struct tlb_request r = { .s = s, .all = true };
 	cpumask_t cached = cpumask_read(&s->cached);
 
-	CHECK(cpumask_is_empty(cpumask_read(&s->active)));
+	CHECK(s->kind != VM_SPACE_KERNEL && cpumask_is_empty(cpumask_read(&s->active)));
 	if (cpumask_is_empty(cached))
 		return;
 #ifdef KEEL_DEBUG

@@ -2,18 +2,24 @@
  * The TLB flusher: turns one page-table operation's flush batch (kernel/mm/pt.h) into
  * the fewest TLB invalidations that make it visible everywhere, for one vm_space.
  *
- * Per dispatch (one per operation, unless the engine flushes early because
- * PT_FLUSH_LEAF_MAX references are waiting):
+ * Per dispatch (one per flush the engine asks for; at least one per operation that
+ * removed or changed leaves):
  *  1. the space's flush generation is bumped (CPUs that may cache the space but do not
  *     run it now flush everything when they next activate it: vm_space_activate);
- *  2. the running CPU flushes itself if it runs the space;
+ *  2. the running CPU flushes itself if it runs the space; if it only caches it (a
+ *     tagged space it ran before) and was synced, it flushes the ranges now instead
+ *     (INVPCID individual-address) and stays synced;
  *  3. the other CPUs running the space get ONE smp_call (wait = true): the hook returns
  *     only after every target has flushed, so the engine frees removed frames and nodes
  *     only after all acknowledgements.
- * Host spaces flush the recorded ranges page by page up to tlb_flush_pages_max pages,
- * else everything; guest EPT spaces always flush everything (INVEPT has no
- * per-address form). The engine itself gives up on the list past PT_FLUSH_RANGE_MAX
- * (32) separate ranges.
+ * The kernel table (VM_SPACE_KERNEL) is "run" by every online CPU: its flushes go to
+ * all of them, per page (INVLPG also drops global entries of that page under every
+ * PCID) or in full (global entries included), never lazily.
+ * Host and kernel spaces flush the recorded ranges page by page up to
+ * tlb_flush_pages_max pages, else everything; guest EPT spaces always flush everything
+ * (INVEPT has no per-address form); the kernel table flushes everything when the batch
+ * freed nodes (other PCIDs' paging-structure caches). The engine itself gives up on the
+ * list past PT_FLUSH_RANGE_MAX (32) separate ranges.
  *
  * This file knows no x86 instruction: the arch_* hooks below do the work.
  */
@@ -28,13 +34,35 @@
 struct vm_space;
 
 /*
- * Threshold between a per-page and a full flush of a host space, in 4 KiB pages summed
- * over the batch's ranges. Above it, one full flush is cheaper than the INVLPGs plus the
- * refills they spare (Linux uses 33). To be measured: the benchmark may change
- * tlb_flush_pages_max at run time; this is only its initial value.
+ * Threshold between a per-page and a full flush of a host or kernel space, in 4 KiB
+ * pages summed over the batch's ranges: up to it, one invalidation per page; above it,
+ * one full flush. Chosen from the crossover measured by bench_tlb_flush_threshold
+ * (arch/x86_64/tlb_bench.c; `make bench` or scripts/kbench.sh): cycles of N INVLPGs +
+ * touching the N pages again vs one CR3 reload + the same touches, minimum of 15 runs,
+ * QEMU 7.2 TCG (-cpu max: no PCID, so the full flush is a plain CR3 reload), 1 CPU:
+ *
+ *      N   INVLPG+N   full+N   INVLPG+N+64  full+N+64  (+64: 64 other pages touched too)
+ *      1        832     9792         1056      22586
+ *      8       4540     9536         4960      23456
+ *     16       9046    11700         9258      25334
+ *     20      10912    11988        11580      26168
+ *     24      13344    13794        13776      27590
+ *     28      15604    14092        15770      27452
+ *     32      17982    15140        18150      28928
+ *     64      37138    21596        35354      35088
+ *     80      42596    25102        43088      38530
+ *    128      67780    34806        68540      48092
+ *    512     253676   104554       256866     117464
+ *
+ * Per-page flushes first cost more at N = 24-28 (five runs), hence 24; with 64 more
+ * pages of working set the crossover moves to 64-80. Caveat: TCG's softmmu TLB is not a
+ * hardware TLB (an INVLPG costs ~500 cycles of host code there, a refill is a page walk
+ * in C, a CR3 write drops global entries too), and Bochs' TSC counts instructions
+ * (crossover 8 there, meaningless for TLB costs). Measure on hardware before trusting
+ * it; the benchmark may change tlb_flush_pages_max at run time (Linux uses 33).
  */
 #ifndef TLB_FLUSH_PAGES_MAX
-#define TLB_FLUSH_PAGES_MAX 32
+#define TLB_FLUSH_PAGES_MAX 24
 #endif
 extern uint64_t tlb_flush_pages_max;
 
@@ -86,16 +114,19 @@ void tlb_retire(struct vm_space *s);
  * Arch hooks (arch/x86_64 in the kernel, tests/host/fake_tlb.c in host tests). Each acts
  * on the RUNNING CPU only, for space s (tagged by s->tag, rooted at s->table), may run
  * with interrupts disabled (from the cross-call handler) and must not block or take
- * spinlocks other than in irqsave form.
+ * spinlocks other than in irqsave form. "Drop" may be deferred to the CPU's next load
+ * of s's tag (x86 without INVPCID: that load then flushes), never beyond it.
  *  arch_tlb_flush_range: drop translations of [va, va + len) (page-aligned, len > 0) of a
- *    host space, and paging-structure caches above them (INVLPG per page, or INVPCID
- *    individual-address when s's PCID is not the current one). Only called for
- *    VM_SPACE_HOST_USER spaces.
+ *    host or kernel space, and paging-structure caches above them (INVLPG per page when
+ *    s is loaded here or is the kernel table, INVPCID individual-address for s's PCID
+ *    otherwise). Not called for guest spaces.
  *  arch_tlb_flush_all: drop every translation of s: host spaces CR3 reload / INVPCID
- *    single-context for s->tag; guest spaces single-context INVEPT for s's EPTP plus
- *    single-context INVVPID for s->tag when VPIDs are used. Decide from s->kind.
+ *    single-context for s->tag; the kernel table INVPCID all-context or a CR4.PGE
+ *    toggle (global entries included); guest spaces single-context INVEPT for s's EPTP
+ *    plus single-context INVVPID for s->tag when VPIDs are used. Decide from s->kind.
  *  arch_vm_space_load: make s the CPU's current space of its kind (CR3 with PCID and
  *    no-flush bit for host spaces; EPTP/VPID into the current VMCS for guest spaces).
+ *    Never called for the kernel table.
  */
 void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len);
 void arch_tlb_flush_all(struct vm_space *s);

@@ -55,13 +55,76 @@ static const struct pt_leaf_ops vm_leaf_ops = {
 	.ctx = NULL,
 };
 
+/* ---- Tags of host spaces (PCIDs) */
+
+/* [l] lock. Bit t of used: tag t belongs to a live space. Tag 0 is never handed out. */
+static struct {
+	spinlock_t lock;
+	uint64_t used[VM_SPACE_TAG_COUNT_MAX / 64];
+	uint64_t next; /* where the next search starts: freed tags rest a while */
+} vm_host_tags = { .lock = SPINLOCK_INIT };
+
+/* A free tag of 1 .. count - 1, or 0 (untagged) when the CPU has none or all are used. */
+static uint64_t vm_tag_alloc(void)
+{
+	uint64_t count = arch_vm_space_tag_count(VM_SPACE_HOST_USER), tag = 0;
+
+	CHECK(count <= VM_SPACE_TAG_COUNT_MAX);
+	if (count < 2)
+		return 0;
+	spin_lock(&vm_host_tags.lock);
+	for (uint64_t i = 0; i < count - 1 && !tag; i++) {
+		uint64_t t = 1 + (vm_host_tags.next + i) % (count - 1);
+
+		if (!(vm_host_tags.used[t / 64] & (1ull << (t % 64)))) {
+			vm_host_tags.used[t / 64] |= 1ull << (t % 64);
+			vm_host_tags.next = t; /* t + 1 next time */
+			tag = t;
+		}
+	}
+	spin_unlock(&vm_host_tags.lock);
+	return tag;
+}
+
+/* Frees tag (0: nothing). Only after tlb_retire: no CPU caches it any more. */
+static void vm_tag_free(uint64_t tag)
+{
+	if (!tag)
+		return;
+	spin_lock(&vm_host_tags.lock);
+	CHECK(vm_host_tags.used[tag / 64] & (1ull << (tag % 64)));
+	vm_host_tags.used[tag / 64] &= ~(1ull << (tag % 64));
+	spin_unlock(&vm_host_tags.lock);
+}
+
+/*
+ * -ENOTSUP if a leaf of s cannot carry prop: the format cannot express it, it is global
+ * in a host user space (global translations are used whatever the current PCID, SDM
+ * Vol 3A 4.10.2.4, so one space's page would show in every other), or it is not global
+ * in the kernel table (a per-page flush drops a non-global entry under the current
+ * PCID only, and kernel pages are reached under every PCID).
+ */
+static int vm_prop_check(const struct vm_space *s, struct pt_prop prop)
+{
+	uint64_t raw;
+	bool global = prop.flags & PT_PROP_GLOBAL;
+
+	if ((s->kind == VM_SPACE_HOST_USER && global) || (s->kind == VM_SPACE_KERNEL && !global))
+		return -ENOTSUP;
+	return s->table.fmt->encode_leaf(PA(0), prop, 1, &raw) ? -ENOTSUP : 0;
+}
+
 /* ---- Life cycle and activation */
 
 int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag)
 {
-	const struct pt_format *fmt =
-	    kind == VM_SPACE_HOST_USER ? pt_format_host_user() : pt_format_guest();
+	const struct pt_format *fmt = kind == VM_SPACE_HOST_USER ? pt_format_host_user()
+				      : kind == VM_SPACE_KERNEL	 ? pt_format_host()
+								 : pt_format_guest();
+	int rc;
 
+	if (tag && kind != VM_SPACE_GUEST_EPT)
+		return -EINVAL;
 	s->kind = kind;
 	s->tag = tag;
 	s->active = CPUMASK_NONE;
@@ -74,17 +137,25 @@ int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag)
 	s->unpin_seq = 0;
 	spin_init(&s->region_lock);
 	s->region_count = 0;
-	return pt_table_init(&s->table, fmt, &vm_leaf_ops);
+	/* kernel memory is not reference counted (and MMIO has no struct frame) */
+	rc = pt_table_init(&s->table, fmt, kind == VM_SPACE_KERNEL ? NULL : &vm_leaf_ops);
+	if (!rc && kind == VM_SPACE_HOST_USER)
+		s->tag = vm_tag_alloc();
+	return rc;
 }
 
 void vm_space_fini(struct vm_space *s)
 {
 	struct pt_flush_batch b;
 
+	CHECK(s->kind != VM_SPACE_KERNEL);
 	tlb_retire(s); /* before the nodes go: cached CPUs drop their walks into them */
 	tlb_batch_init(&b, s);
 	pt_table_fini(&s->table, &b);
 	pt_flush_batch_finish(&b);
+	if (s->kind == VM_SPACE_HOST_USER)
+		vm_tag_free(s->tag); /* after tlb_retire: no CPU holds entries under it */
+	s->tag = 0;
 }
 
 paddr_t vm_space_root_pa(const struct vm_space *s)
@@ -94,6 +165,7 @@ paddr_t vm_space_root_pa(const struct vm_space *s)
 
 void vm_space_activate(struct vm_space *s)
 {
+	CHECK(s->kind != VM_SPACE_KERNEL); /* every CPU runs it, always */
 	tlb_activate(s);
 	arch_vm_space_load(s);
 }
@@ -120,14 +192,15 @@ int vm_space_add_demand_region(struct vm_space *s, vaddr_t start, uint64_t len, 
 {
 	struct pt_flush_batch b;
 	struct pt_cursor c;
-	uint64_t end, raw;
+	uint64_t end;
 	int rc = vm_range_check(start.v, len, true, &end);
 
 	if (rc)
 		return rc;
 	/* faults must not discover that the format cannot express prop */
-	if (s->table.fmt->encode_leaf(PA(0), prop, 1, &raw))
-		return -ENOTSUP;
+	rc = vm_prop_check(s, prop);
+	if (rc)
+		return rc;
 	/* a cursor accepts exactly the ranges inside the space */
 	tlb_batch_init(&b, s);
 	rc = pt_cursor_begin(&c, &s->table, start, VA(end), &b);
@@ -240,6 +313,8 @@ int vm_space_map(struct vm_space *s, vaddr_t addr, uint64_t len, paddr_t pa, str
 	uint64_t end;
 	int rc = vm_range_check(addr.v, len, true, &end);
 
+	if (!rc)
+		rc = vm_prop_check(s, prop);
 	if (rc)
 		return rc;
 	tlb_batch_init(&b, s);
@@ -254,9 +329,11 @@ int vm_space_map(struct vm_space *s, vaddr_t addr, uint64_t len, paddr_t pa, str
 
 /*
  * Looks at every leaf in [start, end) under c: returns the first frame with a pin, or
- * NULL, and sets *hole if some page in the window is unmapped.
+ * NULL, and sets *hole if some page in the window is unmapped. The kernel space has no
+ * pins (and its MMIO leaves no struct frame): only holes are looked for there.
  */
-static struct frame *vm_find_pinned(struct pt_cursor *c, uint64_t start, uint64_t end, bool *hole)
+static struct frame *vm_find_pinned(const struct vm_space *s, struct pt_cursor *c, uint64_t start,
+				    uint64_t end, bool *hole)
 {
 	uint64_t pos = start;
 	struct pt_item it;
@@ -269,7 +346,7 @@ static struct frame *vm_find_pinned(struct pt_cursor *c, uint64_t start, uint64_
 
 		if (lo > pos)
 			*hole = true;
-		for (uint64_t va = lo; va < hi; va += PAGE_SIZE) {
+		for (uint64_t va = lo; va < hi && s->kind != VM_SPACE_KERNEL; va += PAGE_SIZE) {
 			struct frame *f = frame_of(PA(it.pa.v + (va - it.va.v)));
 
 			if (__atomic_load_n(&f->pin_count, __ATOMIC_SEQ_CST))
@@ -321,6 +398,8 @@ static int vm_edit(struct vm_space *s, vaddr_t addr, uint64_t len, struct pt_pro
 	bool hole;
 	int rc = vm_range_check(addr.v, len, true, &end);
 
+	if (!rc && prop)
+		rc = vm_prop_check(s, *prop);
 	if (rc)
 		return rc;
 	for (;;) {
@@ -330,7 +409,7 @@ static int vm_edit(struct vm_space *s, vaddr_t addr, uint64_t len, struct pt_pro
 			return rc;
 		/* read before the pin counts: an unpin after it changes it (both SC) */
 		seq = __atomic_load_n(&s->unpin_seq, __ATOMIC_SEQ_CST);
-		pinned = vm_find_pinned(&c, addr.v, end, &hole);
+		pinned = vm_find_pinned(s, &c, addr.v, end, &hole);
 		if (!pinned && prop && hole)
 			rc = -EFAULT;
 		else if (!pinned && !(rc = pt_cursor_jump(&c, addr)))

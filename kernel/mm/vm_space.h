@@ -29,9 +29,23 @@
 #include "tlb.h"
 
 enum vm_space_kind {
-	VM_SPACE_HOST_USER, /* host user space: x86-64 paging, tag = PCID */
+	VM_SPACE_HOST_USER, /* host user space: x86-64 paging, tag = PCID (allocated here) */
 	VM_SPACE_GUEST_EPT, /* guest-physical space: EPT, tag = VPID (EPTP from the root) */
+	/*
+	 * The kernel's own table (arch/x86_64/kmap.c): both halves, shared by every CPU,
+	 * global leaves, no tag, no leaf references. Its flushes go to every online CPU
+	 * (tlb.c); it is never activated nor finished.
+	 */
+	VM_SPACE_KERNEL,
 };
+
+/*
+ * Tags of host spaces (PCIDs) are allocated by vm_space_init from 1 ..
+ * arch_vm_space_tag_count(VM_SPACE_HOST_USER) - 1 and freed by vm_space_fini after
+ * tlb_retire made every CPU that may cache the tag flush it. Tag 0 means untagged:
+ * the arch flushes the space at every load (no PCIDs, or all tags in use).
+ */
+#define VM_SPACE_TAG_COUNT_MAX 4096
 
 /* Access kinds (vm_space_handle_fault, vm_space_pin): a set of PT_PROP_* flags the leaf
  * must all have. VM_ACCESS_USER: a user-mode access (host spaces). */
@@ -75,8 +89,10 @@ struct vm_space {
 };
 
 /*
- * Initialises s with an empty table of the kind's format (x86-64 lower half, or EPT).
- * Returns 0 or -ENOMEM.
+ * Initialises s with an empty table of the kind's format (x86-64 lower half, EPT, or
+ * the whole x86-64 address space for VM_SPACE_KERNEL). `tag`: the VPID of a guest space
+ * (the vmm owns VPIDs); must be 0 for the other kinds (a host space allocates its PCID
+ * here, or stays untagged when none is free). Returns 0, -EINVAL or -ENOMEM.
  */
 int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag) __must_check;
 /*
@@ -85,6 +101,13 @@ int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag) __m
  * s, no pin may be held, no other operation in progress.
  */
 void vm_space_fini(struct vm_space *s);
+
+/*
+ * Arch hook: how many tags the CPU offers for spaces of `kind` (4096 PCIDs for host
+ * spaces when the CPU has them), 0 if it has none. At most VM_SPACE_TAG_COUNT_MAX.
+ * Constant after boot.
+ */
+uint64_t arch_vm_space_tag_count(enum vm_space_kind kind);
 
 /* Root of the table, for CR3 or the EPTP. */
 paddr_t vm_space_root_pa(const struct vm_space *s);
@@ -101,8 +124,8 @@ void vm_space_deactivate(struct vm_space *s);
 
 /*
  * Declares [start, start + len) demand-paged with prop (page-aligned, inside the space,
- * not overlapping another region). Returns 0, -EINVAL, -EEXIST (overlap), -ENOTSUP (the
- * format cannot express prop) or -ENOSPC (VM_SPACE_REGION_MAX regions already).
+ * not overlapping another region). Returns 0, -EINVAL, -EEXIST (overlap), -ENOTSUP (as
+ * for vm_space_map) or -ENOSPC (VM_SPACE_REGION_MAX regions already).
  */
 int vm_space_add_demand_region(struct vm_space *s, vaddr_t start, uint64_t len,
 			       struct pt_prop prop) __must_check;
@@ -120,7 +143,9 @@ int vm_space_handle_fault(struct vm_space *s, vaddr_t addr, unsigned access) __m
 /*
  * Maps [addr, addr + len) to [pa, pa + len) with prop, largest leaves first, one flush
  * batch. Returns 0, -EINVAL (unaligned, empty, wraps, outside the space), -EEXIST
- * (something mapped there: nothing changes), -ENOTSUP, -ENOMEM (nothing changes).
+ * (something mapped there: nothing changes), -ENOTSUP (the format cannot express prop,
+ * or a global leaf in a host user space: global translations are shared by every PCID,
+ * SDM Vol 3A 4.10.2.4), -ENOMEM (nothing changes).
  */
 int vm_space_map(struct vm_space *s, vaddr_t addr, uint64_t len, paddr_t pa,
 		 struct pt_prop prop) __must_check;
@@ -134,7 +159,8 @@ int vm_space_unmap(struct vm_space *s, vaddr_t addr, uint64_t len, unsigned flag
 /*
  * Sets the access flags and cache type of every page in [addr, addr + len) to prop's
  * (software bits kept). Every page must be mapped (-EFAULT, nothing changed). Pins as
- * for vm_space_unmap. Returns 0, -EINVAL, -EFAULT, -EBUSY, -ENOTSUP or -ENOMEM (pages
+ * for vm_space_unmap (the kernel space has no pins). Returns 0, -EINVAL, -EFAULT,
+ * -EBUSY, -ENOTSUP (as for vm_space_map) or -ENOMEM (pages
  * before the failing one stay changed).
  */
 int vm_space_protect(struct vm_space *s, vaddr_t addr, uint64_t len, struct pt_prop prop,

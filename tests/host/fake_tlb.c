@@ -15,6 +15,7 @@ static cpumask_t fake_smp_asked;
 static void (*fake_ack_hook)(unsigned cpu, void *ctx);
 static void *fake_ack_ctx;
 static void (*fake_observer)(const struct fake_tlb_event *e);
+static uint64_t fake_tag_count = VM_SPACE_TAG_COUNT_MAX;
 
 void fake_tlb_set_observer(void (*observer)(const struct fake_tlb_event *e))
 {
@@ -39,9 +40,19 @@ static void fake_tlb_record(enum fake_tlb_kind kind, const struct vm_space *s, u
 		observer(&e);
 }
 
+void fake_tlb_set_tag_count(uint64_t count)
+{
+	__atomic_store_n(&fake_tag_count, count, __ATOMIC_RELAXED);
+}
+
+uint64_t arch_vm_space_tag_count(enum vm_space_kind kind)
+{
+	return kind == VM_SPACE_HOST_USER ? __atomic_load_n(&fake_tag_count, __ATOMIC_RELAXED) : 0;
+}
+
 void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len)
 {
-	CHECK(s->kind == VM_SPACE_HOST_USER && len && IS_ALIGNED(va.v | len, PAGE_SIZE));
+	CHECK(s->kind != VM_SPACE_GUEST_EPT && len && IS_ALIGNED(va.v | len, PAGE_SIZE));
 	fake_tlb_record(FAKE_TLB_RANGE, s, va.v, len);
 }
 
@@ -129,7 +140,7 @@ void fake_smp_set_ack_hook(void (*hook)(unsigned cpu, void *ctx), void *ctx)
 }
 
 /*
- * Every CPU is online here. Runs fn on behalf of each target in turn (the caller's own
+ * CPUs 0 .. FAKE_TLB_CPUS - 1 are online (smp_online_mask) and any CPU can be called. Runs fn on behalf of each target in turn (the caller's own
  * CPU directly), then its ack hook, and returns after the last one: wait semantics
  * whatever `wait` says, which is stronger than the contract.
  */
@@ -155,6 +166,11 @@ unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 		n++;
 	}
 	return n;
+}
+
+cpumask_t smp_online_mask(void)
+{
+	return cpumask_first_n(FAKE_TLB_CPUS);
 }
 
 /* Calls run synchronously in smp_call: nothing is ever queued. */

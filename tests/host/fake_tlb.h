@@ -25,6 +25,10 @@ struct fake_tlb_event {
 };
 
 #define FAKE_TLB_EVENTS_MAX 4096
+#define FAKE_TLB_CPUS 4 /* smp_online_mask: the kernel table's flush targets */
+
+/* arch_vm_space_tag_count for host spaces from now on (initially 4096; 0: untagged). */
+void fake_tlb_set_tag_count(uint64_t count);
 
 /* Forgets every recorded event and call; removes the ack hook. */
 void fake_tlb_reset(void);

@@ -31,7 +31,7 @@ static struct pt_prop prop_ro(enum vm_space_kind k)
 static void up(enum vm_space_kind k)
 {
 	frames_before = fake_frames_in_use();
-	CHECK(vm_space_init(&S, k, 5) == 0);
+	CHECK(vm_space_init(&S, k, k == VM_SPACE_GUEST_EPT ? 5 : 0) == 0);
 	fake_tlb_reset();
 }
 
@@ -187,6 +187,129 @@ static void t_ept_unmap_flushes_all(const void *arg)
 	vm_space_deactivate(&S);
 	on_cpu(1, vm_space_deactivate);
 	T_ASSERT(down());
+}
+
+/*
+ * CPU 0 ran the space and left it (it caches it, synced): an unmap from CPU 0 flushes
+ * the range on CPU 0 at once and keeps it synced, so its next activation flushes
+ * nothing. After a dispatch from CPU 1 it missed, it is no longer synced: the range is
+ * left to the full flush at its next activation.
+ */
+static void t_unmap_on_caching_cpu_flushes_range_now(const void *arg)
+{
+	(void)arg;
+	up(VM_SPACE_HOST_USER);
+	populate(8 * PG, prop_rw(S.kind), 8, 1);
+	vm_space_activate(&S);
+	vm_space_deactivate(&S);
+	fake_tlb_reset();
+	T_EQ(vm_space_unmap(&S, VA(BASE), 2 * PG, 0), 0);
+	T_EQ(fake_tlb_count(0, FAKE_TLB_RANGE), 1);
+	T_EQ(fake_smp_call_count(), 0);
+	vm_space_activate(&S);
+	vm_space_deactivate(&S);
+	T_EQ(fake_tlb_count(0, FAKE_TLB_ALL), 0);
+	T_EQ(S.stats.lazy_flush_count, 0);
+
+	fake_set_cpu(1);
+	T_EQ(vm_space_unmap(&S, VA(BASE + 2 * PG), PG, 0), 0); /* CPU 0 misses this one */
+	fake_set_cpu(0);
+	fake_tlb_reset();
+	T_EQ(vm_space_unmap(&S, VA(BASE + 3 * PG), PG, 0), 0);
+	T_EQ(fake_tlb_count(0, FAKE_TLB_RANGE), 0);
+	vm_space_activate(&S);
+	vm_space_deactivate(&S);
+	T_EQ(fake_tlb_count(0, FAKE_TLB_ALL), 1);
+	T_EQ(S.stats.lazy_flush_count, 1);
+	T_ASSERT(down());
+}
+
+/* Host spaces get distinct tags 1 .. count-1, untagged when none is free; a tag comes
+ * back after fini; the caller cannot choose one. */
+static void t_host_tags_allocated_and_reused(const void *arg)
+{
+	struct vm_space sp[4], extra;
+
+	(void)arg;
+	fake_tlb_set_tag_count(4);
+	for (unsigned i = 0; i < 4; i++)
+		T_EQ(vm_space_init(&sp[i], VM_SPACE_HOST_USER, 0), 0);
+	T_ASSERT(sp[0].tag && sp[1].tag && sp[2].tag && sp[0].tag < 4 && sp[1].tag < 4 &&
+		 sp[2].tag < 4);
+	T_ASSERT(sp[0].tag != sp[1].tag && sp[1].tag != sp[2].tag && sp[0].tag != sp[2].tag);
+	T_EQ(sp[3].tag, 0); /* all in use: untagged */
+	uint64_t freed = sp[1].tag;
+	vm_space_fini(&sp[1]);
+	T_EQ(vm_space_init(&extra, VM_SPACE_HOST_USER, 0), 0);
+	T_EQ(extra.tag, freed);
+	T_EQ(vm_space_init(&sp[1], VM_SPACE_HOST_USER, 7), -EINVAL);
+	vm_space_fini(&extra);
+	for (unsigned i = 0; i < 4; i++)
+		if (i != 1)
+			vm_space_fini(&sp[i]);
+	fake_tlb_set_tag_count(VM_SPACE_TAG_COUNT_MAX);
+}
+
+/* vm_space_fini refuses the kernel kind (never torn down in the kernel): free by hand. */
+static void kernel_space_free(struct vm_space *k)
+{
+	struct pt_flush_batch b;
+
+	tlb_batch_init(&b, k);
+	pt_table_fini(&k->table, &b);
+	pt_flush_batch_finish(&b);
+}
+
+/* Global leaves: refused in host user spaces (shared by every PCID), required in the
+ * kernel table (its per-page flushes reach other PCIDs through the global bit only). */
+static void t_global_leaves_checked_per_kind(const void *arg)
+{
+	struct vm_space k;
+	struct pt_prop g = PT_PROP(PT_PROP_RW | PT_PROP_GLOBAL);
+
+	(void)arg;
+	up(VM_SPACE_HOST_USER);
+	T_EQ(vm_space_map(&S, VA(BASE), PG, T_PA(0),
+			  PT_PROP(PT_PROP_RW | PT_PROP_USER | PT_PROP_GLOBAL)),
+	     -ENOTSUP);
+	T_EQ(vm_space_add_demand_region(&S, VA(BASE), PG, g), -ENOTSUP);
+	T_ASSERT(down());
+	T_EQ(vm_space_init(&k, VM_SPACE_KERNEL, 0), 0);
+	T_EQ(vm_space_map(&k, VA(0xffff900000000000ull), PG, T_PA(0), PT_PROP(PT_PROP_RW)),
+	     -ENOTSUP);
+	T_EQ(vm_space_map(&k, VA(0xffff900000000000ull), PG, T_PA(0), g), 0);
+	T_EQ(vm_space_unmap(&k, VA(0xffff900000000000ull), PG, 0), 0);
+	kernel_space_free(&k);
+}
+
+/*
+ * The kernel table is run by every online CPU: one range edit is flushed page by page
+ * on all of them with one cross-call, without any activation; removing its nodes makes
+ * the flush full (other tags' paging-structure caches).
+ */
+static void t_kernel_space_flushes_every_online_cpu(const void *arg)
+{
+	struct vm_space k;
+	struct pt_prop g = PT_PROP(PT_PROP_RW | PT_PROP_GLOBAL);
+	uint64_t va = 0xffff900000000000ull;
+
+	(void)arg;
+	T_EQ(vm_space_init(&k, VM_SPACE_KERNEL, 0), 0);
+	T_EQ(vm_space_map(&k, VA(va), 4 * PG, T_PA(0), g), 0);
+	fake_tlb_reset();
+	T_EQ(vm_space_protect(&k, VA(va), PG, PT_PROP(PT_PROP_R | PT_PROP_GLOBAL), 0), 0);
+	T_EQ(fake_smp_call_count(), 1);
+	T_ASSERT(cpumask_equal(fake_smp_asked_mask(),
+			       cpumask_andnot(cpumask_first_n(FAKE_TLB_CPUS), cpumask_of(0))));
+	for (unsigned cpu = 0; cpu < FAKE_TLB_CPUS; cpu++) {
+		T_EQ(fake_tlb_count(cpu, FAKE_TLB_RANGE), 1);
+		T_EQ(fake_tlb_count(cpu, FAKE_TLB_ALL), 0);
+	}
+	fake_tlb_reset();
+	T_EQ(vm_space_unmap(&k, VA(ALIGN_DOWN(va, SIZE_1G)), SIZE_1G, 0), 0); /* frees nodes */
+	for (unsigned cpu = 0; cpu < FAKE_TLB_CPUS; cpu++)
+		T_EQ(fake_tlb_count(cpu, FAKE_TLB_ALL), 1);
+	kernel_space_free(&k);
 }
 
 /* ---- no frame freed before every acknowledgement */
@@ -490,8 +613,18 @@ static void t_every_frame_returned(const void *arg)
 }
 
 static const struct batch_case batch_cases[] = {
-	{ 1, 2 }, { 8, 2 }, { 31, 2 }, { 32, 2 }, { 33, 2 }, { 512, 2 },
-	{ 1, 1 }, { 8, 1 }, { 31, 1 }, { 32, 1 }, { 33, 1 }, { 512, 1 },
+	{ 1, 2 },
+	{ 8, 2 },
+	{ TLB_FLUSH_PAGES_MAX, 2 },
+	{ TLB_FLUSH_PAGES_MAX + 1, 2 },
+	{ 33, 2 },
+	{ 512, 2 },
+	{ 1, 1 },
+	{ 8, 1 },
+	{ TLB_FLUSH_PAGES_MAX, 1 },
+	{ TLB_FLUSH_PAGES_MAX + 1, 1 },
+	{ 33, 1 },
+	{ 512, 1 },
 };
 
 int main(void)
@@ -508,6 +641,12 @@ int main(void)
 	}
 	tap_run("unmap_idle_space_sends_nothing", t_unmap_idle_space_sends_nothing, NULL);
 	tap_run("ept_unmap_flushes_all", t_ept_unmap_flushes_all, NULL);
+	tap_run("unmap_on_caching_cpu_flushes_range_now", t_unmap_on_caching_cpu_flushes_range_now,
+		NULL);
+	tap_run("host_tags_allocated_and_reused", t_host_tags_allocated_and_reused, NULL);
+	tap_run("global_leaves_checked_per_kind", t_global_leaves_checked_per_kind, NULL);
+	tap_run("kernel_space_flushes_every_online_cpu", t_kernel_space_flushes_every_online_cpu,
+		NULL);
 	tap_run("frame_freed_only_after_all_acks", t_frame_freed_only_after_all_acks, NULL);
 	tap_run("fault_maps_exactly_touched_pages_host", t_fault_maps_exactly_touched_pages, &host);
 	tap_run("fault_maps_exactly_touched_pages_ept", t_fault_maps_exactly_touched_pages, &ept);

@@ -62,7 +62,7 @@ static void t_blocking_unmap_waits_for_unpin(const void *arg)
 	uint64_t relax;
 
 	(void)arg;
-	CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 1) == 0);
+	CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 0) == 0);
 	CHECK(vm_space_add_demand_region(&S, VA(BASE), 2 * PG, rw()) == 0);
 	T_EQ(vm_space_pin(&S, VA(BASE + PG), 16, VM_ACCESS_WRITE, &pin), 0);
 	relax = fake_relax_count();
@@ -133,7 +133,7 @@ static void t_pins_unmaps_faults_on_cpus(const void *arg)
 	struct tlb_stats st;
 
 	(void)arg;
-	CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 2) == 0);
+	CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 0) == 0);
 	CHECK(vm_space_add_demand_region(&S, VA(BASE), MT_PAGES * PG, rw()) == 0);
 	fake_tlb_reset();
 	for (unsigned i = 0; i < MT_CPUS; i++)
@@ -233,7 +233,7 @@ static void t_no_stale_translation_after_unmap(const void *arg)
 	(void)arg;
 	fake_tlb_set_observer(model_observe);
 	for (unsigned round = 0; round < GEN_ROUNDS; round++) {
-		CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 3) == 0);
+		CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 0) == 0);
 		CHECK(vm_space_add_demand_region(&S, VA(BASE), GEN_PAGES * PG, rw()) == 0);
 		for (unsigned p = 0; p < GEN_PAGES; p++) {
 			CHECK(vm_space_handle_fault(&S, VA(BASE + p * PG), VM_ACCESS_READ) == 0);

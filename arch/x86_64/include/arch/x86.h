@@ -164,6 +164,16 @@ extern struct ept_flush_caps ept_flush_caps;
 /* EPT pointer for a table rooted at root: WB, 4-level walk, A/D if enabled. */
 uint64_t ept_eptp(paddr_t root);
 
+/*
+ * Host spaces (arch/x86_64/vm_space_x86.c). Boot code (init.c) sets these once on the
+ * boot CPU, before any space exists: PCIDs in use (CR4.PCIDE set on every CPU), INVPCID
+ * available (SDM Vol 3A 4.10.1, Vol 2A INVPCID).
+ */
+struct host_tlb_caps {
+	bool pcid, invpcid;
+};
+extern struct host_tlb_caps host_tlb_caps;
+
 /* Works for direct-map addresses and for the kernel image. */
 static inline paddr_t kva_to_pa(const void *p)
 {
