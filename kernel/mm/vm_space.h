@@ -30,7 +30,7 @@
 
 enum vm_space_kind {
 	VM_SPACE_HOST_USER, /* host user space: x86-64 paging, tag = PCID (allocated here) */
-	VM_SPACE_GUEST_EPT, /* guest-physical space: EPT, tag = VPID (EPTP from the root) */
+	VM_SPACE_GUEST_EPT, /* guest-physical space: EPT, tag = VPID or 0 (EPTP from the root) */
 	/*
 	 * The kernel's own table (arch/x86_64/kmap.c): both halves, shared by every CPU,
 	 * global leaves, no tag, no leaf references. Its flushes go to every online CPU
@@ -91,7 +91,7 @@ struct vm_space {
 /*
  * Initialises s with an empty table of the kind's format (x86-64 lower half, EPT, or
  * the whole x86-64 address space for VM_SPACE_KERNEL). `tag`: the VPID of a guest space
- * (the vmm owns VPIDs); must be 0 for the other kinds (a host space allocates its PCID
+ * (the vmm owns VPIDs; 0 when its vCPUs carry their own, as Keel's do); must be 0 for the other kinds (a host space allocates its PCID
  * here, or stays untagged when none is free). Returns 0, -EINVAL or -ENOMEM.
  */
 int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag) __must_check;
