@@ -90,14 +90,20 @@ paddr_t pt_table_root_pa(const struct pt_table *t);
 /* ---- Flush batches: the hook between the engine and the TLB flusher (kernel/mm/tlb.c) */
 
 #define PT_FLUSH_RANGE_MAX 32 /* past this, the batch asks for a full flush */
-#define PT_FLUSH_LEAF_MAX 64  /* deferred leaf references before a mid-operation flush */
+/*
+ * Runs of deferred leaf references held inside the batch itself. Past them the batch
+ * chains 4 KiB frames from frame_alloc (each holds PT_FLUSH_CHUNK_RUNS runs), so one
+ * operation of any size makes one flush; only when that allocation fails does the
+ * batch flush early (mid-operation, node locks held) to empty itself.
+ */
+#define PT_FLUSH_LEAF_MAX 64
 
 struct pt_flush_ops {
 	/*
 	 * Makes every CPU drop cached translations and paging-structure entries for the
 	 * recorded ranges (b->range[], or everything when b->flush_all). May be called
-	 * with node locks held (interrupts enabled, as the cursor user left them), e.g. when
-	 * PT_FLUSH_LEAF_MAX references are waiting; must not take node locks.
+	 * with node locks held (interrupts enabled, as the cursor user left them): when
+	 * the batch could not grow (frame_alloc failed); must not take node locks.
 	 */
 	void (*flush)(struct pt_flush_batch *b);
 };
@@ -107,11 +113,16 @@ struct pt_flush_range {
 	uint64_t len;
 };
 
-struct pt_deferred_leaf {
+/* count leaves of one level, at pa, pa + 2^shift, ..., each holding one reference */
+struct pt_deferred_run {
 	paddr_t pa;
-	uint8_t level;
 	const struct pt_leaf_ops *ops;
+	uint32_t count;
+	uint8_t level;
+	uint8_t shift; /* log2 of the leaf size */
 };
+
+#define PT_FLUSH_CHUNK_RUNS (PAGE_SIZE / sizeof(struct pt_deferred_run))
 
 /*
  * One batch per operation (or series of operations). Single-threaded: owned by the
@@ -122,14 +133,18 @@ struct pt_flush_batch {
 	void *ctx;			/* for the hook (the vm_space) */
 	struct pt_flush_range range[PT_FLUSH_RANGE_MAX];
 	unsigned range_count;
-	bool flush_all; /* ranges overflowed */
-	struct pt_deferred_leaf leaf[PT_FLUSH_LEAF_MAX];
-	unsigned leaf_count;
-	struct list_node nodes;	  /* detached node frames, via frame.link */
-	uint64_t node_count;	  /* nodes waiting on the list */
-	uint64_t flush_count;	  /* statistics: hook calls */
-	uint64_t leaf_put_count;  /* statistics: leaf references dropped */
-	uint64_t node_free_count; /* statistics: nodes freed */
+	bool flush_all;				       /* ranges overflowed */
+	struct pt_deferred_run run[PT_FLUSH_LEAF_MAX]; /* inline runs, then the chunks */
+	unsigned run_count;			       /* inline runs in use */
+	struct list_node chunks; /* more runs: FRAME_KERNEL frames via frame.link, priv = used */
+	struct pt_deferred_run *last; /* the run a contiguous leaf extends, or NULL */
+	uint64_t leaf_count;	      /* deferred references waiting for the flush */
+	struct list_node nodes;	      /* detached node frames, via frame.link */
+	uint64_t node_count;	      /* nodes waiting on the list */
+	uint64_t flush_count;	      /* statistics: hook calls */
+	uint64_t early_flush_count;   /* statistics: flushes because the batch could not grow */
+	uint64_t leaf_put_count;      /* statistics: leaf references dropped */
+	uint64_t node_free_count;     /* statistics: nodes freed */
 };
 
 void pt_flush_batch_init(struct pt_flush_batch *b, const struct pt_flush_ops *ops, void *ctx);

@@ -172,7 +172,8 @@ uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned le
 		if (ev == PT_DFS_ENTER) {
 			__atomic_fetch_or(&it.node->flags, PT_NODE_STRAY, __ATOMIC_RELAXED);
 		} else if (ev == PT_DFS_LEAF) {
-			pt_batch_defer_leaf(c->batch, c->table->leaf_ops, it.entry.pa, it.level);
+			pt_batch_defer_run(c->batch, c->table->leaf_ops, it.entry.pa, 1, it.level,
+					   f->shift[it.level]);
 			leaves++;
 		} else {
 			spin_unlock(&it.node->lock);
@@ -435,7 +436,7 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 		} else if (inside) {
 			pt_entry_store(c->path[L], idx, 0);
 			pt_batch_add_range(c->batch, f, base, pt_size(f, L));
-			pt_batch_defer_leaf(c->batch, c->table->leaf_ops, e.pa, L);
+			pt_batch_defer_run(c->batch, c->table->leaf_ops, e.pa, 1, L, f->shift[L]);
 			pt_leaf_item(c, L, base, e.pa, e.prop, out);
 			pt_cursor_seek(c, eend);
 			return 0;

@@ -116,8 +116,13 @@ struct frame *pt_node_alloc(unsigned level);
 void pt_node_free_unpublished(struct frame *n);
 void pt_batch_add_range(struct pt_flush_batch *b, const struct pt_format *f, uint64_t lo,
 			uint64_t len);
-void pt_batch_defer_leaf(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
-			 unsigned level);
+/*
+ * Defers the references of count leaves of one level (size 2^shift) at pa, pa + size,
+ * ... until after the next flush; extends the last run when contiguous. Callers record
+ * the leaves' flush range first (growing the batch may flush early). ops NULL: nothing.
+ */
+void pt_batch_defer_run(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
+			uint64_t count, unsigned level, unsigned shift);
 void pt_batch_defer_node(struct pt_flush_batch *b, struct frame *n);
 
 static inline void pt_leaf_get(const struct pt_table *t, paddr_t pa, unsigned level)
