@@ -177,10 +177,22 @@ struct pt_item {
 };
 
 /*
+ * A level-1 leaf the cursor decoded or encoded: raw is the format's encoding of (pa,
+ * prop). With the format's leaf_pa_step, raw + k * step encodes (pa + k * 4 KiB, prop)
+ * for every valid pa, which lets runs of leaves skip decode/encode (pt_run.c).
+ */
+struct pt_leaf_memo {
+	uint64_t raw;
+	paddr_t pa;
+	struct pt_prop prop;
+	bool valid;
+};
+
+/*
  * Lock legend: [c] const while the cursor lives  [w] the cursor's own CPU only.
  * Positions are linear (the canonical address with the sign-extension bits cleared).
  * path[l] for guard_level >= l >= level is the level-l node covering va; lower entries
- * are stale.
+ * are stale. entries[l] caches the kernel address of the node kva_node[l].
  */
 struct pt_cursor {
 	struct pt_table *table;	      /* [c] */
@@ -191,7 +203,10 @@ struct pt_cursor {
 	unsigned level;		      /* [w] lowest valid path level */
 	unsigned guard_level;	      /* [c] level of the locked covering node */
 	unsigned epoch_cpu;	      /* [c] epoch slot entered by begin */
-	struct frame *path[PT_MAX_LEVELS + 1]; /* [w] */
+	struct frame *path[PT_MAX_LEVELS + 1];	   /* [w] */
+	struct frame *kva_node[PT_MAX_LEVELS + 1]; /* [w] */
+	uint64_t *entries[PT_MAX_LEVELS + 1];	   /* [w] */
+	struct pt_leaf_memo dec, enc;		   /* [w] last level-1 leaf decoded / encoded */
 };
 
 /*
@@ -255,7 +270,11 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out) 
 /* Removes everything in [va, va + len) (take_next until -ENOENT). 0 or -ENOMEM. */
 int pt_cursor_unmap(struct pt_cursor *c, uint64_t len) __must_check;
 
-/* Changes a leaf's properties in place; it may keep or refuse the result. */
+/*
+ * Changes a leaf's properties in place; it may keep or refuse the result. Must be a pure
+ * function of *prop and arg: pt_cursor_protect calls it once per run of leaves whose
+ * properties are equal and whose pa follow each other, not once per leaf.
+ */
 typedef void (*pt_protect_fn)(struct pt_prop *prop, void *arg);
 /*
  * Applies op to the next leaf overlapping [va, va + len), splitting a huge leaf that is

@@ -231,12 +231,16 @@ void pt_table_fini(struct pt_table *t, struct pt_flush_batch *b)
 	b->flush_all = true; /* before any leaf is deferred: an early flush must cover it */
 	pt_dfs_init(&it, f, t->root, f->levels, 0, f->top_first * entry_span,
 		    (f->top_last + 1ull) * entry_span);
+	it.tables_only = true; /* level-1 nodes are scanned raw, on their EXIT */
 	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
-		if (ev == PT_DFS_LEAF)
+		if (ev == PT_DFS_LEAF) {
 			pt_batch_defer_run(b, t->leaf_ops, it.entry.pa, 1, it.level,
 					   f->shift[it.level]);
-		else if (ev == PT_DFS_EXIT)
+		} else if (ev == PT_DFS_EXIT) {
+			if (it.level == 1)
+				(void)pt_node_defer_leaves(t, b, it.node, false);
 			pt_batch_defer_node(b, it.node);
+		}
 	}
 	b->flush_all = true;
 	t->root = NULL;
