@@ -276,6 +276,8 @@ int pt_cursor_map(struct pt_cursor *c, paddr_t pa, uint64_t size, struct pt_prop
 	uint64_t raw;
 	int L, err;
 
+	if (size == pt_size(c->fmt, 1) && pt_map_fast(c, pa, prop))
+		return 0;
 	if (c->va >= c->end)
 		return -EINVAL;
 	L = pt_prepare_leaf(c, pa, size, prop, &raw);

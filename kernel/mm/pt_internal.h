@@ -156,6 +156,17 @@ void pt_decode_entry(struct pt_cursor *c, uint64_t raw, unsigned level, struct p
 int pt_encode_entry(struct pt_cursor *c, paddr_t pa, struct pt_prop prop, unsigned level,
 		    uint64_t *raw) __must_check;
 /*
+ * pt_cursor_map's fast path for a 4 KiB leaf: with the props last encoded, into an
+ * empty entry of the level-1 node on the cursor's path. Returns false (nothing done)
+ * when any of that does not hold; the full path then decides.
+ */
+bool pt_map_fast(struct pt_cursor *c, paddr_t pa, struct pt_prop prop);
+/*
+ * pt_cursor_query's fast path: a 4 KiB leaf the decode memo recognises, in the level-1
+ * node on the cursor's path. Returns false (nothing done) otherwise.
+ */
+bool pt_query_fast(struct pt_cursor *c, struct pt_item *out);
+/*
  * After a 4 KiB leaf went into the level-1 node path[1] (so prop is expressible), maps
  * up to len more bytes of 4 KiB leaves from the position straight into that node while
  * its entries are empty and no larger leaf could start. Returns the bytes mapped; the

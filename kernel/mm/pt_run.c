@@ -19,10 +19,10 @@ static bool pt_has_step(const struct pt_format *f)
 	return s && !(s & (s - 1));
 }
 
-/* Whether pa + 4 KiB is still an address the format can encode. */
-static bool pt_page_follows(const struct pt_format *f, paddr_t pa)
+/* How many 4 KiB pages from pa (included) the format can encode. */
+static uint64_t pt_pages_from(const struct pt_format *f, paddr_t pa)
 {
-	return pa.v + PAGE_SIZE < (1ull << f->pa_bits);
+	return ((1ull << f->pa_bits) - pa.v) >> PAGE_SHIFT;
 }
 
 /*
@@ -88,6 +88,45 @@ int pt_encode_entry(struct pt_cursor *c, paddr_t pa, struct pt_prop prop, unsign
 		c->enc =
 		    (struct pt_leaf_memo){ .raw = *raw, .pa = pa, .prop = prop, .valid = true };
 	return err;
+}
+
+bool pt_map_fast(struct pt_cursor *c, paddr_t pa, struct pt_prop prop)
+{
+	const struct pt_format *f = c->fmt;
+	const struct pt_leaf_memo *m = &c->enc;
+	uint64_t *slot;
+
+	if (c->level != 1 || c->va >= c->end || !m->valid || !pt_prop_equal(prop, m->prop) ||
+	    !pt_has_step(f) || (pa.v & PAGE_MASK) || pa.v >= (1ull << f->pa_bits))
+		return false;
+	slot = &pt_path_entries(c, 1)[pt_index(f, 1, c->va)];
+	if (__atomic_load_n(slot, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(
+	    slot, m->raw + ((pa.v >> PAGE_SHIFT) - (m->pa.v >> PAGE_SHIFT)) * f->leaf_pa_step,
+	    __ATOMIC_RELEASE);
+	pt_leaf_get(c->table, pa, 1);
+	pt_cursor_seek(c, c->va + PAGE_SIZE);
+	return true;
+}
+
+bool pt_query_fast(struct pt_cursor *c, struct pt_item *out)
+{
+	uint64_t raw;
+	paddr_t pa;
+
+	if (c->level != 1 || c->va >= c->end)
+		return false;
+	raw = pt_path_load(c, 1);
+	if (!raw || !pt_memo_decode(c->fmt, &c->dec, raw, &pa))
+		return false;
+	*out = (struct pt_item){ .kind = PT_ITEM_LEAF,
+				 .va = pt_lin_to_va(c->fmt, c->va),
+				 .size = PAGE_SIZE,
+				 .level = 1,
+				 .pa = pa,
+				 .prop = c->dec.prop };
+	return true;
 }
 
 /* First linear address after the level-1 node covering the position, clipped to limit. */
@@ -172,7 +211,7 @@ struct pt_sink {
 	uint64_t rlo, rhi;
 	paddr_t pa;
 	uint64_t count, next;
-	bool chain; /* next is meaningful */
+	uint64_t room; /* leaves the run may hold: pa stays valid (0: no step) */
 };
 
 static void pt_sink_init(struct pt_sink *s, const struct pt_table *t, struct pt_flush_batch *b)
@@ -205,7 +244,7 @@ static void pt_sink_leaf(struct pt_sink *s, uint64_t lin, uint64_t raw, bool ran
 	}
 	if (!s->ops)
 		return;
-	if (s->count && s->chain && raw == s->next) {
+	if (s->count && s->count < s->room && raw == s->next) {
 		s->count++;
 		s->next += f->leaf_pa_step;
 		return;
@@ -216,7 +255,7 @@ static void pt_sink_leaf(struct pt_sink *s, uint64_t lin, uint64_t raw, bool ran
 	CHECK(e.kind == PT_ENTRY_LEAF);
 	s->pa = e.pa;
 	s->count = 1;
-	s->chain = pt_has_step(f) && pt_page_follows(f, e.pa);
+	s->room = pt_has_step(f) ? pt_pages_from(f, e.pa) : 0;
 	s->next = raw + f->leaf_pa_step;
 }
 
@@ -263,14 +302,6 @@ uint64_t pt_node_defer_leaves(const struct pt_table *t, struct pt_flush_batch *b
 	return leaves;
 }
 
-/* Records the flush of [*rlo, *rhi) if not empty and empties it. */
-static void pt_range_emit(struct pt_cursor *c, uint64_t *rlo, uint64_t rhi)
-{
-	if (rhi != *rlo)
-		pt_batch_add_range(c->batch, c->fmt, *rlo, rhi - *rlo);
-	*rlo = rhi;
-}
-
 /*
  * The leaf raw (not the continuation of a run) under protect: applies op, sets *nraw
  * to its new raw value (raw if the props did not change). Returns 0 or the encoding
@@ -294,44 +325,52 @@ static int pt_protect_leaf(struct pt_cursor *c, uint64_t raw, pt_protect_fn op, 
 	return err;
 }
 
+/*
+ * Continues a run from ents[i]: while the entry is old (then old + step, ...), writes
+ * new (new + step, ...) there unless new == old. Returns the index after the run.
+ */
+static uint64_t pt_rewrite_run(uint64_t *ents, uint64_t i, uint64_t end, uint64_t old, uint64_t new,
+			       uint64_t step)
+{
+	for (; i < end && __atomic_load_n(&ents[i], __ATOMIC_RELAXED) == old;
+	     i++, old += step, new += step) {
+		if (new != old)
+			__atomic_store_n(&ents[i], new, __ATOMIC_RELEASE);
+	}
+	return i;
+}
+
 int pt_protect_node(struct pt_cursor *c, uint64_t limit, pt_protect_fn op, void *arg)
 {
 	const struct pt_format *f = c->fmt;
 	uint64_t stop = pt_node_stop(c, limit), *ents = pt_path_entries(c, 1);
-	uint64_t step = f->leaf_pa_step, old_next = 0, new_next = 0, rlo = 0, rhi = 0;
-	unsigned i = pt_index(f, 1, c->va);
-	bool chain = false;
+	uint64_t i = pt_index(f, 1, c->va), end = i + ((stop - c->va) >> PAGE_SHIFT);
+	uint64_t lin0 = c->va - (i << PAGE_SHIFT), step = f->leaf_pa_step;
 
-	for (uint64_t lin = c->va; lin < stop; lin += PAGE_SIZE, i++) {
-		uint64_t raw = __atomic_load_n(&ents[i], __ATOMIC_RELAXED), nraw = new_next;
+	while (i < end) {
+		uint64_t raw = __atomic_load_n(&ents[i], __ATOMIC_RELAXED), nraw, j = i + 1;
 		paddr_t pa;
 		int err;
 
-		if (!raw)
+		if (!raw) {
+			i++;
 			continue;
-		if (!chain || raw != old_next) {
-			err = pt_protect_leaf(c, raw, op, arg, &nraw, &pa);
-			if (err) {
-				pt_range_emit(c, &rlo, rhi);
-				pt_cursor_seek(c, lin);
-				return err;
-			}
-			chain = pt_has_step(f) && pt_page_follows(f, pa);
-			old_next = raw;
-			new_next = nraw;
 		}
-		old_next += step;
-		new_next += step;
-		if (nraw == raw)
-			continue;
-		__atomic_store_n(&ents[i], nraw, __ATOMIC_RELEASE);
-		if (lin != rhi) {
-			pt_range_emit(c, &rlo, rhi);
-			rlo = lin;
+		err = pt_protect_leaf(c, raw, op, arg, &nraw, &pa);
+		if (err) {
+			pt_cursor_seek(c, lin0 + (i << PAGE_SHIFT));
+			return err;
 		}
-		rhi = lin + PAGE_SIZE;
+		if (pt_has_step(f)) /* the run may only go on while pa stays valid */
+			j = pt_rewrite_run(ents, j, MIN(end, i + pt_pages_from(f, pa)), raw + step,
+					   nraw + step, step);
+		if (nraw != raw) {
+			__atomic_store_n(&ents[i], nraw, __ATOMIC_RELEASE);
+			pt_batch_add_range(c->batch, f, lin0 + (i << PAGE_SHIFT),
+					   (j - i) << PAGE_SHIFT);
+		}
+		i = j;
 	}
-	pt_range_emit(c, &rlo, rhi);
 	pt_cursor_seek(c, stop);
 	return 0;
 }

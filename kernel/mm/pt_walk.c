@@ -304,6 +304,8 @@ int pt_cursor_query(struct pt_cursor *c, struct pt_item *out)
 {
 	struct pt_entry e;
 
+	if (pt_query_fast(c, out))
+		return 0;
 	if (c->va >= c->end)
 		return -ENOENT;
 	pt_cursor_descend(c, &e);

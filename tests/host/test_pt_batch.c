@@ -237,6 +237,57 @@ static void t_fini_early_flush(const void *arg)
 	T_EQ(fake_pt_nodes_in_use(), e.nodes_before);
 }
 
+/*
+ * Raw runs: leaves at the top of the pa space, then low pas, then the same pa with
+ * other props, all next to each other. Query, protect and unmap must see each leaf's
+ * own pa and props, and every reference must go back to its own pa.
+ */
+static void t_runs_keep_pa_and_props(const void *arg)
+{
+	const struct pt_format *f = TF->fmt;
+	uint64_t top = (1ull << f->pa_bits) - 4 * PAGE_SIZE, lin0 = TF->space_lo + TF->huge;
+	struct pt_prop other = TF->rw;
+	struct {
+		uint64_t pa;
+		bool other;
+	} pg[12];
+	struct pt_env e;
+	struct pt_cursor c;
+	struct pt_item it;
+
+	other.flags ^= PT_PROP_X;
+	for (unsigned i = 0; i < 12; i++) {
+		pg[i].pa = i < 4 ? top + i * PAGE_SIZE : i < 8 ? (i - 3) * PAGE_SIZE : top;
+		pg[i].other = i >= 8 && (i & 1);
+	}
+	ref_reset();
+	env_init(&e, TF, NULL);
+	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, lin0), env_va(&e, lin0 + SIZE_2M), &e.b), 0);
+	for (unsigned i = 0; i < 12; i++)
+		T_EQ(pt_cursor_map(&c, PA(pg[i].pa), PAGE_SIZE, pg[i].other ? other : TF->rw), 0);
+	T_EQ(pt_cursor_jump(&c, env_va(&e, lin0)), 0);
+	T_EQ(pt_cursor_protect(&c, 12 * PAGE_SIZE, clear_w, NULL), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		struct pt_prop want = pg[i].other ? other : TF->rw;
+
+		clear_w(&want, NULL);
+		T_EQ(pt_cursor_jump(&c, env_va(&e, lin0 + i * PAGE_SIZE)), 0);
+		T_EQ(pt_cursor_query(&c, &it), 0);
+		T_EQ(it.kind, PT_ITEM_LEAF);
+		T_EQ(it.pa.v, pg[i].pa);
+		T_ASSERT(pt_prop_equal(it.prop, want));
+	}
+	T_EQ(ref_count(PA(top)), 5); /* pages 0 and 8..11 */
+	T_EQ(ref_count(PA(PAGE_SIZE)), 1);
+	T_EQ(pt_cursor_jump(&c, env_va(&e, lin0)), 0);
+	T_EQ(pt_cursor_unmap(&c, 12 * PAGE_SIZE), 0);
+	pt_cursor_end(&c);
+	pt_flush_batch_finish(&e.b);
+	T_EQ(ref_total(), 0);
+	T_ASSERT(!ref_underflowed());
+	T_ASSERT(env_fini(&e));
+}
+
 int main(void)
 {
 	fake_arch_init();
@@ -244,5 +295,6 @@ int main(void)
 	tap_run_formats("protect_one_dispatch", t_protect_one_dispatch);
 	tap_run_formats("early_flush_when_batch_cannot_grow", t_early_flush_when_batch_cannot_grow);
 	tap_run_formats("fini_early_flush", t_fini_early_flush);
+	tap_run_formats("runs_keep_pa_and_props", t_runs_keep_pa_and_props);
 	return tap_finish();
 }
