@@ -62,9 +62,13 @@ struct pt_leaf_ops {
 
 /*
  * Default leaf ops: frame_get(frame_of(pa)) / frame_put and, on the last reference,
- * frame_free(f, f->order). Right for leaves that each map the head frame of their own
- * allocation. Pass NULL as leaf ops for a table that holds no references (e.g. guest
- * RAM owned elsewhere, MMIO).
+ * frame_free(f, f->order). Right only for leaves that each map the head frame of their
+ * own allocation, and never split: splitting a huge leaf over a high-order block makes
+ * small leaves whose get()/put() land on tail frames (not reference-counted; the last
+ * put would free a tail), because frame.h offers no way from a tail to its head.
+ * Unused by the kernel today; tables that may split must bring their own ops. Pass
+ * NULL as leaf ops for a table that holds no references (e.g. guest RAM owned
+ * elsewhere, MMIO).
  */
 extern const struct pt_leaf_ops pt_leaf_ops_frame;
 
@@ -90,14 +94,20 @@ paddr_t pt_table_root_pa(const struct pt_table *t);
 /* ---- Flush batches: the hook between the engine and the TLB flusher (kernel/mm/tlb.c) */
 
 #define PT_FLUSH_RANGE_MAX 32 /* past this, the batch asks for a full flush */
-#define PT_FLUSH_LEAF_MAX 64  /* deferred leaf references before a mid-operation flush */
+/*
+ * Runs of deferred leaf references held inside the batch itself. Past them the batch
+ * chains 4 KiB frames from frame_alloc (each holds PT_FLUSH_CHUNK_RUNS runs), so one
+ * operation of any size makes one flush; only when that allocation fails does the
+ * batch flush early (mid-operation, node locks held) to empty itself.
+ */
+#define PT_FLUSH_LEAF_MAX 64
 
 struct pt_flush_ops {
 	/*
 	 * Makes every CPU drop cached translations and paging-structure entries for the
 	 * recorded ranges (b->range[], or everything when b->flush_all). May be called
-	 * with node locks held (interrupts enabled, as the cursor user left them), e.g. when
-	 * PT_FLUSH_LEAF_MAX references are waiting; must not take node locks.
+	 * with node locks held (interrupts enabled, as the cursor user left them): when
+	 * the batch could not grow (frame_alloc failed); must not take node locks.
 	 */
 	void (*flush)(struct pt_flush_batch *b);
 };
@@ -107,11 +117,16 @@ struct pt_flush_range {
 	uint64_t len;
 };
 
-struct pt_deferred_leaf {
+/* count leaves of one level, at pa, pa + 2^shift, ..., each holding one reference */
+struct pt_deferred_run {
 	paddr_t pa;
-	uint8_t level;
 	const struct pt_leaf_ops *ops;
+	uint32_t count;
+	uint8_t level;
+	uint8_t shift; /* log2 of the leaf size */
 };
+
+#define PT_FLUSH_CHUNK_RUNS (PAGE_SIZE / sizeof(struct pt_deferred_run))
 
 /*
  * One batch per operation (or series of operations). Single-threaded: owned by the
@@ -122,14 +137,18 @@ struct pt_flush_batch {
 	void *ctx;			/* for the hook (the vm_space) */
 	struct pt_flush_range range[PT_FLUSH_RANGE_MAX];
 	unsigned range_count;
-	bool flush_all; /* ranges overflowed */
-	struct pt_deferred_leaf leaf[PT_FLUSH_LEAF_MAX];
-	unsigned leaf_count;
-	struct list_node nodes;	  /* detached node frames, via frame.link */
-	uint64_t node_count;	  /* nodes waiting on the list */
-	uint64_t flush_count;	  /* statistics: hook calls */
-	uint64_t leaf_put_count;  /* statistics: leaf references dropped */
-	uint64_t node_free_count; /* statistics: nodes freed */
+	bool flush_all;				       /* ranges overflowed */
+	struct pt_deferred_run run[PT_FLUSH_LEAF_MAX]; /* inline runs, then the chunks */
+	unsigned run_count;			       /* inline runs in use */
+	struct list_node chunks; /* more runs: FRAME_KERNEL frames via frame.link, priv = used */
+	struct pt_deferred_run *last; /* the run a contiguous leaf extends, or NULL */
+	uint64_t leaf_count;	      /* deferred references waiting for the flush */
+	struct list_node nodes;	      /* detached node frames, via frame.link */
+	uint64_t node_count;	      /* nodes waiting on the list */
+	uint64_t flush_count;	      /* statistics: hook calls */
+	uint64_t early_flush_count;   /* statistics: flushes because the batch could not grow */
+	uint64_t leaf_put_count;      /* statistics: leaf references dropped */
+	uint64_t node_free_count;     /* statistics: nodes freed */
 };
 
 void pt_flush_batch_init(struct pt_flush_batch *b, const struct pt_flush_ops *ops, void *ctx);
@@ -162,10 +181,22 @@ struct pt_item {
 };
 
 /*
+ * A level-1 leaf the cursor decoded or encoded: raw is the format's encoding of (pa,
+ * prop). With the format's leaf_pa_step, raw + k * step encodes (pa + k * 4 KiB, prop)
+ * for every valid pa, which lets runs of leaves skip decode/encode (pt_run.c).
+ */
+struct pt_leaf_memo {
+	uint64_t raw;
+	paddr_t pa;
+	struct pt_prop prop;
+	bool valid;
+};
+
+/*
  * Lock legend: [c] const while the cursor lives  [w] the cursor's own CPU only.
  * Positions are linear (the canonical address with the sign-extension bits cleared).
  * path[l] for guard_level >= l >= level is the level-l node covering va; lower entries
- * are stale.
+ * are stale. entries[l] caches the kernel address of the node kva_node[l].
  */
 struct pt_cursor {
 	struct pt_table *table;	      /* [c] */
@@ -176,7 +207,10 @@ struct pt_cursor {
 	unsigned level;		      /* [w] lowest valid path level */
 	unsigned guard_level;	      /* [c] level of the locked covering node */
 	unsigned epoch_cpu;	      /* [c] epoch slot entered by begin */
-	struct frame *path[PT_MAX_LEVELS + 1]; /* [w] */
+	struct frame *path[PT_MAX_LEVELS + 1];	   /* [w] */
+	struct frame *kva_node[PT_MAX_LEVELS + 1]; /* [w] */
+	uint64_t *entries[PT_MAX_LEVELS + 1];	   /* [w] */
+	struct pt_leaf_memo dec, enc;		   /* [w] last level-1 leaf decoded / encoded */
 };
 
 /*
@@ -240,7 +274,11 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out) 
 /* Removes everything in [va, va + len) (take_next until -ENOENT). 0 or -ENOMEM. */
 int pt_cursor_unmap(struct pt_cursor *c, uint64_t len) __must_check;
 
-/* Changes a leaf's properties in place; it may keep or refuse the result. */
+/*
+ * Changes a leaf's properties in place; it may keep or refuse the result. Must be a pure
+ * function of *prop and arg: pt_cursor_protect calls it once per run of leaves whose
+ * properties are equal and whose pa follow each other, not once per leaf.
+ */
 typedef void (*pt_protect_fn)(struct pt_prop *prop, void *arg);
 /*
  * Applies op to the next leaf overlapping [va, va + len), splitting a huge leaf that is

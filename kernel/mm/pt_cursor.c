@@ -155,7 +155,7 @@ static int pt_split(struct pt_cursor *c, const struct pt_entry *e)
 }
 
 uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level, unsigned idx,
-			  uint64_t base)
+			  uint64_t base, bool count)
 {
 	const struct pt_format *f = c->fmt;
 	struct pt_entry e;
@@ -168,13 +168,17 @@ uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned le
 	pt_entry_store(parent, idx, 0);
 	pt_batch_add_range(c->batch, f, base, pt_size(f, level));
 	pt_dfs_init(&it, f, frame_of(e.pa), level - 1, base, base, base + pt_size(f, level));
+	it.tables_only = true; /* level-1 nodes are scanned raw, on their EXIT */
 	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
 		if (ev == PT_DFS_ENTER) {
 			__atomic_fetch_or(&it.node->flags, PT_NODE_STRAY, __ATOMIC_RELAXED);
 		} else if (ev == PT_DFS_LEAF) {
-			pt_batch_defer_leaf(c->batch, c->table->leaf_ops, it.entry.pa, it.level);
+			pt_batch_defer_run(c->batch, c->table->leaf_ops, it.entry.pa, 1, it.level,
+					   f->shift[it.level]);
 			leaves++;
 		} else {
+			if (it.level == 1)
+				leaves += pt_node_defer_leaves(c->table, c->batch, it.node, count);
 			spin_unlock(&it.node->lock);
 			pt_batch_defer_node(c->batch, it.node);
 		}
@@ -236,14 +240,15 @@ static int pt_map_leaf(struct pt_cursor *c, paddr_t pa, unsigned L, uint64_t raw
 	if (c->level > L) {
 		err = pt_map_new_path(c, L, raw);
 	} else if (c->level == L) {
-		pt_entry_store(c->path[L], pt_index(f, L, c->va), raw);
+		__atomic_store_n(&pt_path_entries(c, L)[pt_index(f, L, c->va)], raw,
+				 __ATOMIC_RELEASE);
 	} else {
 		/* An (emptied) table where the leaf goes: replace it if nothing is below. */
 		c->level = L;
 		f->decode(pt_entry_load(c->path[L], pt_index(f, L, c->va)), L, &e);
 		if (pt_subtree_has_leaf(c, &e, L, c->va))
 			return -EEXIST;
-		(void)pt_cursor_detach(c, c->path[L], L, pt_index(f, L, c->va), c->va);
+		(void)pt_cursor_detach(c, c->path[L], L, pt_index(f, L, c->va), c->va, false);
 		pt_entry_store(c->path[L], pt_index(f, L, c->va), raw);
 	}
 	if (!err)
@@ -252,17 +257,17 @@ static int pt_map_leaf(struct pt_cursor *c, paddr_t pa, unsigned L, uint64_t raw
 }
 
 /* Validates and encodes a leaf of `size` at the position. Returns its level or < 0. */
-static int pt_prepare_leaf(const struct pt_cursor *c, paddr_t pa, uint64_t size,
-			   struct pt_prop prop, uint64_t *raw)
+static int pt_prepare_leaf(struct pt_cursor *c, paddr_t pa, uint64_t size, struct pt_prop prop,
+			   uint64_t *raw)
 {
 	const struct pt_format *f = c->fmt;
-	unsigned L = pt_level_of_size(f, size);
+	unsigned L = size == pt_size(f, 1) ? 1 : pt_level_of_size(f, size);
 	int err;
 
 	if (!L || !IS_ALIGNED(c->va, size) || !IS_ALIGNED(pa.v, size) || c->end - c->va < size ||
 	    pa.v >= (1ull << f->pa_bits) - size + 1)
 		return -EINVAL;
-	err = f->encode_leaf(pa, prop, L, raw);
+	err = pt_encode_entry(c, pa, prop, L, raw);
 	return err ? err : (int)L;
 }
 
@@ -271,6 +276,8 @@ int pt_cursor_map(struct pt_cursor *c, paddr_t pa, uint64_t size, struct pt_prop
 	uint64_t raw;
 	int L, err;
 
+	if (size == pt_size(c->fmt, 1) && pt_map_fast(c, pa, prop))
+		return 0;
 	if (c->va >= c->end)
 		return -EINVAL;
 	L = pt_prepare_leaf(c, pa, size, prop, &raw);
@@ -292,43 +299,6 @@ static uint64_t pt_best_size(const struct pt_format *f, uint64_t va, paddr_t pa,
 			return s;
 	}
 	return PAGE_SIZE;
-}
-
-/*
- * Fast path of pt_map_run for runs of 4 KiB leaves: after a leaf went into the level-1
- * node path[1], writes up to len bytes of following leaves straight into that node while
- * its entries are empty (zero, hence absent) and no larger leaf could start. Props were
- * validated by the first leaf. Returns the bytes mapped; the position moves past them.
- */
-static uint64_t pt_map_fill(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_prop prop)
-{
-	const struct pt_format *f = c->fmt;
-	uint64_t va = c->va, done = 0, stop = ALIGN_DOWN(va, pt_span(f, 1)) + pt_span(f, 1);
-	uint64_t *entries, raw;
-	unsigned l2 = 2;
-
-	if (c->level != 1 || va >= c->end)
-		return 0;
-	while (l2 <= f->levels && !pt_format_has_leaf(f, l2))
-		l2++;
-	if (l2 <= f->levels && IS_ALIGNED(va ^ pa.v, pt_size(f, l2)))
-		stop = MIN(stop, ALIGN_UP(va + 1, pt_size(f, l2)));
-	entries = pt_node_entries(c->path[1]);
-	if (f->encode_leaf(pa, prop, 1, &raw))
-		return 0;
-	for (; done < len && va < stop; done += PAGE_SIZE, va += PAGE_SIZE) {
-		uint64_t *slot = &entries[pt_index(f, 1, va)];
-
-		if (__atomic_load_n(slot, __ATOMIC_RELAXED) != 0)
-			break;
-		if (!f->leaf_pa_step && f->encode_leaf(PA(pa.v + done), prop, 1, &raw))
-			break;
-		__atomic_store_n(slot, raw, __ATOMIC_RELEASE);
-		pt_leaf_get(c->table, PA(pa.v + done), 1);
-		raw += f->leaf_pa_step;
-	}
-	pt_cursor_seek(c, va);
-	return done;
 }
 
 /* map_range without the emptiness pre-check or rollback. */
@@ -397,10 +367,23 @@ static void pt_leaf_item(const struct pt_cursor *c, unsigned L, uint64_t base, p
 				 .prop = prop };
 }
 
-int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
+/* Starts as high as an entry could lie wholly inside [va, limit). */
+static void pt_climb(struct pt_cursor *c, uint64_t limit)
 {
 	const struct pt_format *f = c->fmt;
-	uint64_t limit = pt_cursor_window_end(c, len);
+
+	while (c->level < c->guard_level && IS_ALIGNED(c->va, pt_size(f, c->level + 1)) &&
+	       limit - c->va >= pt_size(f, c->level + 1))
+		c->level++;
+}
+
+/*
+ * take_next up to limit. count: report a detached subtree's leaf_count (which reads its
+ * level-1 nodes even when the table holds no references).
+ */
+static int pt_take(struct pt_cursor *c, uint64_t limit, struct pt_item *out, bool count)
+{
+	const struct pt_format *f = c->fmt;
 
 	while (c->va < limit) {
 		unsigned L, idx;
@@ -408,17 +391,14 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 		bool inside;
 		struct pt_entry e;
 
-		/* Start as high as an entry could lie wholly inside the window. */
-		while (c->level < c->guard_level && IS_ALIGNED(c->va, pt_size(f, c->level + 1)) &&
-		       limit - c->va >= pt_size(f, c->level + 1))
-			c->level++;
+		pt_climb(c, limit);
 		L = c->level;
 		idx = pt_index(f, L, c->va);
 		base = ALIGN_DOWN(c->va, pt_size(f, L));
 		eend = base + pt_size(f, L);
 		inside = base == c->va && eend <= limit;
 
-		f->decode(pt_entry_load(c->path[L], idx), L, &e);
+		pt_decode_entry(c, pt_path_load(c, L), L, &e);
 		if (e.kind == PT_ENTRY_ABSENT) {
 			pt_cursor_seek(c, eend);
 		} else if (e.kind == PT_ENTRY_TABLE && inside) {
@@ -426,16 +406,16 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 						 .va = pt_lin_to_va(f, base),
 						 .size = pt_size(f, L),
 						 .level = L };
-			out->leaf_count = pt_cursor_detach(c, c->path[L], L, idx, base);
+			out->leaf_count = pt_cursor_detach(c, c->path[L], L, idx, base, count);
 			pt_cursor_seek(c, eend);
 			return 0;
 		} else if (e.kind == PT_ENTRY_TABLE) {
 			c->path[L - 1] = frame_of(e.pa);
 			c->level = L - 1;
 		} else if (inside) {
-			pt_entry_store(c->path[L], idx, 0);
+			__atomic_store_n(&pt_path_entries(c, L)[idx], 0, __ATOMIC_RELEASE);
 			pt_batch_add_range(c->batch, f, base, pt_size(f, L));
-			pt_batch_defer_leaf(c->batch, c->table->leaf_ops, e.pa, L);
+			pt_batch_defer_run(c->batch, c->table->leaf_ops, e.pa, 1, L, f->shift[L]);
 			pt_leaf_item(c, L, base, e.pa, e.prop, out);
 			pt_cursor_seek(c, eend);
 			return 0;
@@ -447,14 +427,24 @@ int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
 	return -ENOENT;
 }
 
+int pt_cursor_take_next(struct pt_cursor *c, uint64_t len, struct pt_item *out)
+{
+	return pt_take(c, pt_cursor_window_end(c, len), out, true);
+}
+
 int pt_cursor_unmap(struct pt_cursor *c, uint64_t len)
 {
 	uint64_t limit = pt_cursor_window_end(c, len);
 	struct pt_item item;
-	int err;
+	int err = 0;
 
-	while ((err = pt_cursor_take_next(c, limit - c->va, &item)) == 0)
-		;
+	while (c->va < limit && !err) {
+		pt_climb(c, limit);
+		if (c->level == 1)
+			pt_unmap_node(c, limit); /* a run of 4 KiB leaves: raw loop */
+		else
+			err = pt_take(c, limit, &item, false);
+	}
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -481,7 +471,7 @@ int pt_cursor_protect_next(struct pt_cursor *c, uint64_t len, pt_protect_fn op, 
 		}
 		prop = e.prop;
 		op(&prop, arg);
-		err = f->encode_leaf(e.pa, prop, L, &raw);
+		err = pt_encode_entry(c, e.pa, prop, L, &raw);
 		if (err)
 			return err;
 		if (!pt_prop_equal(prop, e.prop) && (base < c->va || eend > limit)) {
@@ -490,7 +480,8 @@ int pt_cursor_protect_next(struct pt_cursor *c, uint64_t len, pt_protect_fn op, 
 			continue;
 		}
 		if (!pt_prop_equal(prop, e.prop)) {
-			pt_entry_store(c->path[L], pt_index(f, L, c->va), raw);
+			__atomic_store_n(&pt_path_entries(c, L)[pt_index(f, L, c->va)], raw,
+					 __ATOMIC_RELEASE);
 			pt_batch_add_range(c->batch, f, base, pt_size(f, L));
 		}
 		pt_leaf_item(c, L, base, e.pa, prop, out);
@@ -505,10 +496,16 @@ int pt_cursor_protect(struct pt_cursor *c, uint64_t len, pt_protect_fn op, void 
 {
 	uint64_t limit = pt_cursor_window_end(c, len);
 	struct pt_item item;
-	int err;
+	struct pt_entry e;
+	int err = 0;
 
-	while ((err = pt_cursor_protect_next(c, limit - c->va, op, arg, &item)) == 0)
-		;
+	while (c->va < limit && !err) {
+		pt_cursor_descend(c, &e);
+		if (c->level == 1)
+			err = pt_protect_node(c, limit, op, arg); /* raw loop over the node */
+		else
+			err = pt_cursor_protect_next(c, limit - c->va, op, arg, &item);
+	}
 	return err == -ENOENT ? 0 : err;
 }
 

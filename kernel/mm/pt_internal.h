@@ -116,8 +116,13 @@ struct frame *pt_node_alloc(unsigned level);
 void pt_node_free_unpublished(struct frame *n);
 void pt_batch_add_range(struct pt_flush_batch *b, const struct pt_format *f, uint64_t lo,
 			uint64_t len);
-void pt_batch_defer_leaf(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
-			 unsigned level);
+/*
+ * Defers the references of count leaves of one level (size 2^shift) at pa, pa + size,
+ * ... until after the next flush; extends the last run when contiguous. Callers record
+ * the leaves' flush range first (growing the batch may flush early). ops NULL: nothing.
+ */
+void pt_batch_defer_run(struct pt_flush_batch *b, const struct pt_leaf_ops *ops, paddr_t pa,
+			uint64_t count, unsigned level, unsigned shift);
 void pt_batch_defer_node(struct pt_flush_batch *b, struct frame *n);
 
 static inline void pt_leaf_get(const struct pt_table *t, paddr_t pa, unsigned level)
@@ -126,7 +131,66 @@ static inline void pt_leaf_get(const struct pt_table *t, paddr_t pa, unsigned le
 		t->leaf_ops->get(t->leaf_ops->ctx, pa, level);
 }
 
-/* ---- cursor internals shared by pt_walk.c and pt_cursor.c */
+/* ---- cursor internals shared by pt_walk.c, pt_cursor.c and pt_run.c */
+
+/* Entries of the cursor's level-l path node (kernel address cached per level). */
+static inline uint64_t *pt_path_entries(struct pt_cursor *c, unsigned l)
+{
+	if (c->kva_node[l] != c->path[l]) {
+		c->kva_node[l] = c->path[l];
+		c->entries[l] = pt_node_entries(c->path[l]);
+	}
+	return c->entries[l];
+}
+
+/* The raw entry of the level-l path node at the position. */
+static inline uint64_t pt_path_load(struct pt_cursor *c, unsigned l)
+{
+	return __atomic_load_n(&pt_path_entries(c, l)[pt_index(c->fmt, l, c->va)],
+			       __ATOMIC_ACQUIRE);
+}
+
+/* Decodes a raw level-l entry; 0 is absent without asking the format, level 1 memoised. */
+void pt_decode_entry(struct pt_cursor *c, uint64_t raw, unsigned level, struct pt_entry *e);
+/* encode_leaf, memoised for level 1. Returns 0 or -ENOTSUP. */
+int pt_encode_entry(struct pt_cursor *c, paddr_t pa, struct pt_prop prop, unsigned level,
+		    uint64_t *raw) __must_check;
+/*
+ * pt_cursor_map's fast path for a 4 KiB leaf: with the props last encoded, into an
+ * empty entry of the level-1 node on the cursor's path. Returns false (nothing done)
+ * when any of that does not hold; the full path then decides.
+ */
+bool pt_map_fast(struct pt_cursor *c, paddr_t pa, struct pt_prop prop);
+/*
+ * pt_cursor_query's fast path: a 4 KiB leaf the decode memo recognises, in the level-1
+ * node on the cursor's path. Returns false (nothing done) otherwise.
+ */
+bool pt_query_fast(struct pt_cursor *c, struct pt_item *out);
+/*
+ * After a 4 KiB leaf went into the level-1 node path[1] (so prop is expressible), maps
+ * up to len more bytes of 4 KiB leaves from the position straight into that node while
+ * its entries are empty and no larger leaf could start. Returns the bytes mapped; the
+ * position moves past them.
+ */
+uint64_t pt_map_fill(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_prop prop);
+/*
+ * Removes every leaf of the level-1 node path[1] from the position to limit (or the
+ * node's end), recording flushes and deferring references; moves past them.
+ */
+void pt_unmap_node(struct pt_cursor *c, uint64_t limit);
+/*
+ * protect over the level-1 node path[1] from the position to limit (or the node's end).
+ * Returns 0 (moved past them) or -ENOTSUP (position at the refused leaf; earlier ones
+ * done).
+ */
+int pt_protect_node(struct pt_cursor *c, uint64_t limit, pt_protect_fn op, void *arg);
+/*
+ * Defers to b the references of the leaves of t's level-1 node n, which is detached
+ * (its flush already recorded). Returns how many leaves it holds if count, else 0 (a
+ * table without leaf ops then never reads the node).
+ */
+uint64_t pt_node_defer_leaves(const struct pt_table *t, struct pt_flush_batch *b,
+			      const struct frame *n, bool count);
 
 /* Moves the position to va, climbing the path only as far as needed. */
 void pt_cursor_seek(struct pt_cursor *c, uint64_t va);
@@ -140,9 +204,10 @@ uint64_t pt_cursor_window_end(const struct pt_cursor *c, uint64_t len);
 /*
  * Detaches the subtree under entry idx of the locked level-`level` node parent (which
  * covers linear base): clears the entry, marks and unlocks every node of it, defers its
- * leaves and nodes to the batch and records the flush. Returns the number of leaves.
+ * leaves and nodes to the batch and records the flush. Returns the number of leaves if
+ * count, else only those above level 1.
  */
 uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level, unsigned idx,
-			  uint64_t base);
+			  uint64_t base, bool count);
 
 #endif

@@ -212,6 +212,10 @@ int pt_cursor_begin(struct pt_cursor *c, struct pt_table *t, vaddr_t start, vadd
 		spin_unlock(&guard->lock); /* detached under us: start again from the root */
 		__atomic_fetch_add(&pt_stray_retries, 1, __ATOMIC_RELAXED);
 	}
+	for (unsigned l = 0; l <= PT_MAX_LEVELS; l++)
+		c->kva_node[l] = NULL;
+	c->dec.valid = false;
+	c->enc.valid = false;
 	c->guard_level = level;
 	c->level = level;
 	c->path[level] = guard;
@@ -247,13 +251,11 @@ void pt_cursor_seek(struct pt_cursor *c, uint64_t va)
 
 void pt_cursor_descend(struct pt_cursor *c, struct pt_entry *e)
 {
-	const struct pt_format *f = c->fmt;
-
 	CHECK(c->va >= c->start && c->va < c->end);
 	for (;;) {
 		unsigned l = c->level;
 
-		f->decode(pt_entry_load(c->path[l], pt_index(f, l, c->va)), l, e);
+		pt_decode_entry(c, pt_path_load(c, l), l, e);
 		if (e->kind != PT_ENTRY_TABLE)
 			return;
 		CHECK(l > 1);
@@ -302,6 +304,8 @@ int pt_cursor_query(struct pt_cursor *c, struct pt_item *out)
 {
 	struct pt_entry e;
 
+	if (pt_query_fast(c, out))
+		return 0;
 	if (c->va >= c->end)
 		return -ENOENT;
 	pt_cursor_descend(c, &e);

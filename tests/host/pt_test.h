@@ -32,6 +32,8 @@ void tap_fail(const char *file, int line, const char *expr);
 
 /* Runs one test case and prints its TAP line. */
 void tap_run(const char *name, void (*fn)(const void *arg), const void *arg);
+/* Runs fn once per format of pt_test_fmts, named "<format>: <name>". */
+void tap_run_formats(const char *name, void (*fn)(const void *arg));
 /* Prints the plan; returns the process exit status. */
 int tap_finish(void);
 

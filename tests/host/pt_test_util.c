@@ -37,6 +37,16 @@ void tap_run(const char *name, void (*fn)(const void *arg), const void *arg)
 	fflush(stdout);
 }
 
+void tap_run_formats(const char *name, void (*fn)(const void *arg))
+{
+	char full[128];
+
+	for (size_t f = 0; f < ARRAY_SIZE(pt_test_fmts); f++) {
+		snprintf(full, sizeof(full), "%s: %s", pt_test_fmts[f].fmt->name, name);
+		tap_run(full, fn, &pt_test_fmts[f]);
+	}
+}
+
 int tap_finish(void)
 {
 	printf("1..%d\n", tap_count);

@@ -309,15 +309,8 @@ int main(void)
 		{ "unmap_races_lockfree_descent", t_unmap_races_lockfree_descent },
 		{ "no_node_freed_before_grace", t_no_node_freed_before_grace },
 	};
-	char name[128];
-
 	fake_arch_init();
-	for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
-		for (size_t f = 0; f < ARRAY_SIZE(pt_test_fmts); f++) {
-			snprintf(name, sizeof(name), "%s: %s", pt_test_fmts[f].fmt->name,
-				 tests[i].name);
-			tap_run(name, tests[i].fn, &pt_test_fmts[f]);
-		}
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
+		tap_run_formats(tests[i].name, tests[i].fn);
 	return tap_finish();
 }
