@@ -100,7 +100,7 @@ paddr_t pt_table_root_pa(const struct pt_table *t);
  * operation of any size makes one flush; only when that allocation fails does the
  * batch flush early (mid-operation, node locks held) to empty itself.
  */
-#define PT_FLUSH_LEAF_MAX 64
+#define PT_BATCH_INLINE_RUNS 64
 
 struct pt_flush_ops {
 	/*
@@ -137,9 +137,9 @@ struct pt_flush_batch {
 	void *ctx;			/* for the hook (the vm_space) */
 	struct pt_flush_range range[PT_FLUSH_RANGE_MAX];
 	unsigned range_count;
-	bool flush_all;				       /* ranges overflowed */
-	struct pt_deferred_run run[PT_FLUSH_LEAF_MAX]; /* inline runs, then the chunks */
-	unsigned run_count;			       /* inline runs in use */
+	bool flush_all;					  /* ranges overflowed */
+	struct pt_deferred_run run[PT_BATCH_INLINE_RUNS]; /* inline runs, then the chunks */
+	unsigned run_count;				  /* inline runs in use */
 	struct list_node chunks; /* more runs: FRAME_KERNEL frames via frame.link, priv = used */
 	struct pt_deferred_run *last; /* the run a contiguous leaf extends, or NULL */
 	uint64_t leaf_count;	      /* deferred references waiting for the flush */

@@ -138,7 +138,7 @@ static struct pt_deferred_run *pt_batch_slot(struct pt_flush_batch *b)
 {
 	struct frame *ch;
 
-	if (b->run_count < PT_FLUSH_LEAF_MAX)
+	if (b->run_count < PT_BATCH_INLINE_RUNS)
 		return &b->run[b->run_count++];
 	if (!list_is_empty(&b->chunks)) {
 		ch = list_entry(b->chunks.prev, struct frame, link);

@@ -2,8 +2,8 @@
  * The TLB flusher: turns one page-table operation's flush batch (kernel/mm/pt.h) into
  * the fewest TLB invalidations that make it visible everywhere, for one vm_space.
  *
- * Per dispatch (one per flush the engine asks for; at least one per operation that
- * removed or changed leaves):
+ * Per dispatch (one per operation that removed or changed leaves; more only if the
+ * engine could not get memory to defer more references and had to flush early):
  *  1. the space's flush generation is bumped (CPUs that may cache the space but do not
  *     run it now flush everything when they next activate it: vm_space_activate);
  *  2. the running CPU flushes itself if it runs the space; if it only caches it (a
