@@ -630,7 +630,7 @@ int main(void)
 	fake_arch_init();
 	frames_at_start = fake_frames_in_use();
 	for (unsigned i = 0; i < ARRAY_SIZE(batch_cases); i++) {
-		snprintf(name, sizeof(name), "unmap_%u_%s_pages_one_dispatch_per_leaf_batch",
+		snprintf(name, sizeof(name), "unmap_%u_%s_pages_exactly_one_dispatch",
 			 batch_cases[i].n, batch_cases[i].stride == 1 ? "contiguous" : "sparse");
 		tap_run(name, t_unmap_batching, &batch_cases[i]);
 	}
