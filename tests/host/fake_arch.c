@@ -123,9 +123,12 @@ struct frame *frame_alloc(unsigned order, enum frame_type type)
 	f->order = (uint8_t)order;
 	spin_init(&f->lock);
 	list_init(&f->link);
-	memset(fake_mem + ((uint64_t)i << PAGE_SHIFT), 0, PAGE_SIZE << order);
 out:
 	pthread_mutex_unlock(&fake_lock);
+	/* Zeroed outside the lock: the block is ours once marked, and threads standing in
+	 * for CPUs must not serialise on each other's zeroing (bench_pt's parallel case). */
+	if (f)
+		memset(fake_mem + ((uint64_t)i << PAGE_SHIFT), 0, PAGE_SIZE << order);
 	return f;
 }
 
