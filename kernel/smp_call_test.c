@@ -2,6 +2,7 @@
  * Cross-CPU call tests. Generic: they use only smp.h, spinlocks and the clock, so they
  * hold on any arch. With one CPU they still run (every call is local).
  */
+#include <keel/errno.h>
 #include <keel/ktest.h>
 #include <keel/printk.h>
 #include <keel/smp.h>
@@ -146,4 +147,73 @@ KTEST(smp_call_all_to_all_completes)
 		want += (uint64_t)n * n;
 	}
 	KT_ASSERT_EQ(hits_wait_for(want), want);
+}
+
+/* ---- idle work */
+
+static uint32_t idle_release; /* the work waits for this to become 1 */
+static uint64_t idle_irqs_on[MAX_CPUS];
+
+/* Long work: records that it runs with interrupts on, then waits (serving calls, as
+ * the rules require) until the test releases it. */
+static void idle_long_work(void *arg)
+{
+	uint64_t *h = arg;
+	unsigned self = this_cpu_id();
+	__atomic_store_n(&idle_irqs_on[self], arch_irqs_enabled() ? 1 : 2, __ATOMIC_RELEASE);
+	uint64_t t0 = time_ns();
+	while (!__atomic_load_n(&idle_release, __ATOMIC_ACQUIRE) && time_ns() - t0 < WAIT_NS) {
+		smp_call_poll();
+		arch_cpu_relax();
+	}
+	__atomic_fetch_add(&h[self], 1, __ATOMIC_RELEASE);
+}
+
+/* Idle work runs on each AP with interrupts enabled, one item per CPU at a time (a
+ * second post while the first runs is -EBUSY), the CPU still answers smp_call while
+ * it runs, and the caller itself is refused. */
+KTEST(smp_idle_work_runs_long_with_interrupts_on)
+{
+	unsigned self = this_cpu_id(), cpu, posted = 0;
+	hits_reset();
+	__atomic_store_n(&idle_release, 0, __ATOMIC_RELEASE);
+	KT_ASSERT_EQ(smp_run_idle_work(self, idle_long_work, hits), (uint64_t)-EINVAL);
+	KT_ASSERT_EQ(smp_run_idle_work(MAX_CPUS - 1, idle_long_work, hits), (uint64_t)-EINVAL);
+	if (smp_cpu_online_count() < 2)
+		KT_SKIP("needs 2 CPUs");
+	cpumask_for_each (cpu, smp_online_mask()) {
+		if (cpu == self)
+			continue;
+		__atomic_store_n(&idle_irqs_on[cpu], 0, __ATOMIC_RELAXED);
+		KT_ASSERT_EQ(smp_run_idle_work(cpu, idle_long_work, hits), 0);
+		posted++;
+	}
+	/* Every AP is inside its work now (it marked itself) and still serves calls. */
+	uint64_t t0 = time_ns();
+	cpumask_for_each (cpu, smp_online_mask())
+		while (cpu != self && !__atomic_load_n(&idle_irqs_on[cpu], __ATOMIC_ACQUIRE) &&
+		       time_ns() - t0 < WAIT_NS)
+			arch_cpu_relax();
+	cpumask_for_each (cpu, smp_online_mask()) {
+		if (cpu == self)
+			continue;
+		KT_ASSERT_EQ(__atomic_load_n(&idle_irqs_on[cpu], __ATOMIC_ACQUIRE), 1);
+		KT_ASSERT_EQ(smp_run_idle_work(cpu, idle_long_work, hits), (uint64_t)-EBUSY);
+	}
+	KT_ASSERT_EQ(smp_call(smp_online_mask(), count_hit, hits, true), posted + 1);
+	__atomic_store_n(&idle_release, 1, __ATOMIC_RELEASE);
+	/* posted + 1 call hits, then one hit per AP when its work returns. */
+	KT_ASSERT_EQ(hits_wait_for(2 * posted + 1), 2 * posted + 1);
+	/* The slots are free again once the work returned. */
+	t0 = time_ns();
+	cpumask_for_each (cpu, smp_online_mask()) {
+		if (cpu == self)
+			continue;
+		int rc;
+		while ((rc = smp_run_idle_work(cpu, count_hit, hits)) == -EBUSY &&
+		       time_ns() - t0 < WAIT_NS)
+			arch_cpu_relax();
+		KT_ASSERT_EQ(rc, 0);
+	}
+	KT_ASSERT_EQ(hits_wait_for(3 * posted + 1), 3 * posted + 1);
 }
