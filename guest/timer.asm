@@ -3,8 +3,11 @@
 ;  2. A timer that expires while IF = 0 is held back, then delivered right after STI
 ;     (Keel uses interrupt-window exiting).
 ;  3. A bad vector is refused with -EINVAL.
-; Exits through port 0xF4 with 0 when all three hold, else with the number of the
-; first failed step (1, 2 or 3).
+;  4. With IF = 0, a timer expires (its interrupt is held), is armed again and expires
+;     again: the vCPU must keep running (no endless preemption-timer exits), and after
+;     STI both interrupts arrive.
+; Exits through port 0xF4 with 0 when all four hold, else with the number of the
+; first failed step.
 %include "lib.inc"
 
 VEC equ 0x40
@@ -62,6 +65,34 @@ start:
 	cmp rax, -22
 	jne fail3
 
+	; 4. Two expiries while IF = 0.
+	mov eax, KEEL_HC_TIMER_SET
+	mov edi, 1
+	mov esi, VEC
+	vmcall
+	call spin_exits			; expires: held as pending
+	mov eax, KEEL_HC_TIMER_SET
+	mov edi, 1
+	mov esi, VEC
+	vmcall
+	call spin_exits			; expires again while the first is still held
+	cmp qword [rel ticks], 2
+	jne fail4
+	sti
+	nop
+	mov ecx, 100			; let the second one in too
+.wait4:
+	cmp qword [rel ticks], 4
+	je .done4
+	mov eax, KEEL_HC_NOP
+	vmcall
+	dec ecx
+	jnz .wait4
+.done4:
+	cli
+	cmp qword [rel ticks], 4
+	jne fail4
+
 	uart_puts msg_ok, msg_ok_len
 	mov al, 0
 	out KEEL_GUEST_EXIT_PORT, al
@@ -74,12 +105,25 @@ fail2:
 fail3:
 	mov al, 3
 	out KEEL_GUEST_EXIT_PORT, al
+fail4:
+	mov al, 4
+	out KEEL_GUEST_EXIT_PORT, al
+
+; 200 NOP hypercalls: exits enough for a 1 us timer to expire.
+spin_exits:
+	mov ecx, 200
+.loop:
+	mov eax, KEEL_HC_NOP
+	vmcall
+	dec ecx
+	jnz .loop
+	ret
 
 on_timer:
 	inc qword [rel ticks]
 	iretq
 
-msg_ok: db "timer: HLT woke by the timer, held interrupt delivered after STI, bad vector refused", 10
+msg_ok: db "timer: HLT woke by the timer, held interrupt delivered after STI, bad vector refused, two held expiries both delivered", 10
 msg_ok_len equ $ - msg_ok
 
 align 8

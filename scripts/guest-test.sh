@@ -9,7 +9,7 @@
 #
 #   guest-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS] [--no-penryn]
 #
-# With --cpus 1 the 15 vCPUs share one CPU (preemption-timer slices); with 2 or more
+# With --cpus 1 the 16 vCPUs share one CPU (preemption-timer slices); with 2 or more
 # the log must show vCPUs in guest mode on several CPUs at once. Unless --no-penryn, a
 # second boot on a CPU model with VMX but no EPT checks the preflight's explanation.
 set -euo pipefail
@@ -67,12 +67,12 @@ check_re() { # check_re "what" "extended regex expected in the serial log"
 }
 check "Keel ends normally after the guests" "KEEL-DONE"
 check "VMXON on every CPU" "vmx: VMX on, $cpus CPUs in VMX root operation"
-check "every good guest was built" "vmm: running 15 vCPU(s) of 13 guest(s) on $cpus CPU(s)"
+check "every good guest was built" "vmm: running 16 vCPU(s) of 14 guest(s) on $cpus CPU(s)"
 # Refused descriptions and images: a reason each, the rest still runs.
 check "a missing module is refused" "vmm: guest missing not started: no Multiboot module named 'nosuch'"
 check_re "a truncated ELF is refused with the field at fault" "^vmm: guest cut not started: ELF"
 check "an ELF64 image with mode=32 is refused" "vmm: guest clash not started: mode=32 does not match the ELF64 image"
-check "an unknown key is refused" "vmm: guest #15 not started: unknown key"
+check "an unknown key is refused" "vmm: guest #16 not started: unknown key"
 # The well-behaved guests: their own checks and their exit status.
 check "hello (NASM): UART, console_write, CPUID, NOP round trips" "[hello] hello: all checks passed"
 check "hello exits 7 through the exit hypercall" "guest hello: exited with status 7"
@@ -82,11 +82,13 @@ check "hello32 (C, ELF32, 32-bit mode): all TAP checks pass" "[hello32] # passed
 check "hello32 exits 0" "guest hello32: exited with status 0"
 check "real (real mode at 0000:7C00): UART and console_write" "[real] real: all checks passed"
 check "real exits 33 through port 0xF4" "guest real: exited with status 33"
+check "realexc: #GP injected in real mode (no error code) reaches the IVT handler" "[realexc] realexc: #GP delivered in real mode"
+check "realexc exits 0" "guest realexc: exited with status 0"
 check "touch: exactly the 2048 touched pages were demand-populated" "[touch] ok 3 - first touch populated 2048 pages (want 2048)"
 check "touch: all TAP checks pass" "[touch] # passed 5 failed 0"
 check "smp: 3 vCPUs counted to 3" "[smp] ok 1 - counter 3 = vcpu count 3"
 check "smp: all TAP checks pass, exits 0" "guest smp: exited with status 0"
-check "timer: HLT wakes by the virtual timer, held interrupt injected after STI" "[timer] timer: HLT woke by the timer"
+check "timer: HLT wake, held interrupt after STI, two held expiries without a livelock" "two held expiries both delivered"
 check "timer exits 0" "guest timer: exited with status 0"
 check "exc: #GP injected for refused MSR/CR writes; CR0 shadow, FS_BASE round trip" "[exc] exc: #GP for a refused MSR read"
 check "exc exits 0" "guest exc: exited with status 0"
@@ -98,7 +100,7 @@ check_re "triple: killed by its triple fault" "^guest triple: ended: triple faul
 check "wild: killed for writing above its RAM" "guest wild: ended: write at GPA 0x20000000 outside guest RAM [0, 0x400000)"
 check "spin: killed by limit=300" "guest spin: ended: time limit of 300 ms reached"
 # The summary table: one row per guest, with state, status and exits by reason.
-check "the summary lists the 13 guests" "guest summary (13 guests):"
+check "the summary lists the 14 guests" "guest summary (14 guests):"
 check_re "summary: hello exited 7 with its VMCALL count" "^  hello +long +exited +7 .*VMCALL=20003"
 check_re "summary: real runs in real mode" "^  real +real +exited +33 "
 check_re "summary: hello32 runs in 32-bit mode" "^  hello32 +32-bit +exited +0 "

@@ -137,7 +137,7 @@ emu_follow() {
 demo_guests() {
 	local g=$1 m
 	KEEL_DEMO_MODULES=""
-	for m in hello.bin:hello hello64.elf:hello64 hello32.elf:hello32 real.bin:real \
+	for m in hello.bin:hello hello64.elf:hello64 hello32.elf:hello32 real.bin:real realexc.bin:realexc \
 		touch.elf:touch smp.elf:smp timer.bin:timer exc.bin:exc efault.bin:efault \
 		triple.bin:triple wild.bin:wild spin.bin:spin; do
 		[ -f "$g/${m%%:*}" ] || die "missing $g/${m%%:*}: run 'make guests'"
@@ -145,8 +145,9 @@ demo_guests() {
 	done
 	KEEL_DEMO_CMDLINE="guest=hello,image=hello guest=hello64,image=hello64"
 	KEEL_DEMO_CMDLINE+=" guest=hello32,image=hello32 guest=real,image=real,mode=real"
+	KEEL_DEMO_CMDLINE+=" guest=realexc,image=realexc,mode=real"
 	KEEL_DEMO_CMDLINE+=" guest=touch,image=touch,mem=32M,arg=8 guest=smp,image=smp,vcpus=3"
-	KEEL_DEMO_CMDLINE+=" guest=timer,image=timer guest=exc,image=exc guest=efault,image=efault"
+	KEEL_DEMO_CMDLINE+=" guest=timer,image=timer,limit=5000 guest=exc,image=exc guest=efault,image=efault"
 	KEEL_DEMO_CMDLINE+=" guest=triple,image=triple guest=wild,image=wild"
 	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300"
 }

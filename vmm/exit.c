@@ -21,9 +21,13 @@ void vcpu_skip_insn(struct vcpu *v)
 		(void)vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3ull);
 }
 
-/* VM-entry interruption information (SDM Vol 3C 25.8.3): type 3 = hardware exception. */
+/* VM-entry interruption information (SDM Vol 3C 25.8.3): type 3 = hardware exception.
+ * With CR0.PE = 0 (real mode under unrestricted guest) no error code may be delivered
+ * (26.2.1.3): the exception goes without it, as on hardware. */
 void vcpu_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
+	if (!(vmread(VMCS_GUEST_CR0) & 1))
+		has_error = false;
 	uint32_t info = vector | (3u << 8) | (has_error ? 1u << 11 : 0) | (1u << 31);
 	(void)vmwrite(VMCS_ENTRY_INTR_INFO, info);
 	if (has_error)
@@ -115,13 +119,15 @@ void vcpu_deliver_irq(struct vcpu *v, uint64_t now)
 	}
 	if (v->irq_pending < 0)
 		return;
-	/* Not over an event already being injected (an exception from this exit). */
-	if (vmread(VMCS_ENTRY_INTR_INFO) >> 31)
-		return;
-	/* Deliverable: IF = 1 and no STI / MOV-SS blocking (25.4.2 table 25-3). */
-	if ((vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) && !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & 3)) {
+	/* Deliverable now: no event already going in at this entry (an exception from
+	 * this exit, or a re-delivered one), IF = 1, no STI / MOV-SS blocking (25.4.2
+	 * table 25-3). Otherwise exit as soon as the guest can take it. */
+	bool busy = vmread(VMCS_ENTRY_INTR_INFO) >> 31;
+	if (!busy && (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
+	    !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & 3)) {
 		/* Type 0 external interrupt, valid (25.8.3). */
 		(void)vmwrite(VMCS_ENTRY_INTR_INFO, (uint32_t)v->irq_pending | (1u << 31));
+		(void)vmwrite(VMCS_PROC_CTLS, vmx_caps.proc);
 		v->irq_pending = -1;
 		v->irqs_injected++;
 	} else if (vmx_caps.intr_window) {
@@ -144,6 +150,8 @@ static int64_t hc_timer_set(struct vcpu *v, uint64_t delay_us, uint64_t vector)
 	return 0;
 }
 
+#define CR0_PG_BIT (1ull << 31)
+
 /* General register number of exit qualifications (28.2.1 table 28-3) -> its slot. */
 static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
 {
@@ -157,21 +165,26 @@ static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
 /*
  * MOV to CR0/CR4 touching a host-owned bit (28.2.1 table 28-3: bits 3:0 CR, 5:4 type,
  * 11:8 register). The guest reads back what it wrote (the shadow); the real register
- * keeps what VMX forces. CR4.VMXE (nested VMX) is refused with #GP.
+ * keeps what VMX forces. CR4.VMXE (nested VMX) is refused with #GP. Known gap: a write
+ * that also turns on PAE paging (32-bit guest) does not load the VMCS PDPTE fields
+ * (26.3.1.6); such a write only exits here if it also changes CR0.NE.
  */
 static enum exit_action exit_cr_access(struct vcpu *v)
 {
 	uint64_t q = v->exit_qual;
 	unsigned cr = q & 15, type = (q >> 4) & 3, reg = (q >> 8) & 15;
-	if (type != 0 || (cr != 0 && cr != 4) || reg == 4)
+	if (type != 0 || (cr != 0 && cr != 4))
 		return guest_kill(v->guest,
 				  "unsupported control-register access (qual 0x%llx) at "
 				  "RIP 0x%llx",
 				  (unsigned long long)q, (unsigned long long)v->rip);
-	uint64_t val = *vcpu_gpr(v, reg);
+	uint64_t val = reg == 4 ? vmread(VMCS_GUEST_RSP) : *vcpu_gpr(v, reg);
 	if (!vcpu_in_64bit_mode(v))
 		val = (uint32_t)val;
-	if (cr == 4 && (val & CR4_VMXE)) {
+	/* What the CPU itself refuses with #GP: reserved bits 63:32, CR0.PG without PE,
+	 * and CR4.VMXE here (no nested VMX). */
+	if ((val >> 32) || (cr == 0 && (val & CR0_PG_BIT) && !(val & 1)) ||
+	    (cr == 4 && (val & CR4_VMXE))) {
 		vcpu_inject(v, 13, true, 0);
 		return EXIT_RESUME;
 	}
@@ -262,7 +275,8 @@ static enum exit_action exit_io(struct vcpu *v)
 			val = 0x60; /* LSR: transmitter empty */
 		else if (port > KEEL_GUEST_UART && port < KEEL_GUEST_UART + 8)
 			val = 0;
-		v->regs.rax = (v->regs.rax & ~mask) | (val & mask);
+		/* A 32-bit IN zero-extends into RAX; 8/16-bit ones keep the rest. */
+		v->regs.rax = size == 4 ? val & mask : (v->regs.rax & ~mask) | (val & mask);
 	} else if (port == KEEL_GUEST_UART) {
 		guest_uart_put(g, (char)v->regs.rax);
 	} else if (port == KEEL_GUEST_EXIT_PORT) {
@@ -311,8 +325,10 @@ static enum exit_action exit_wrmsr(struct vcpu *v)
 	int f = msr_field(msr);
 	/* EFER: only NXE may change; LME/LMA keep their start values (a guest-made switch
 	 * to long mode would need the IA-32e entry control toggled: not supported yet). */
+	bool canonical = (uint64_t)((int64_t)(val << 16) >> 16) == val;
 	if (f < 0 ||
-	    (msr == MSR_EFER && (val & ~EFER_NXE) != (vmread(VMCS_GUEST_EFER) & ~EFER_NXE))) {
+	    (msr == MSR_EFER && (val & ~EFER_NXE) != (vmread(VMCS_GUEST_EFER) & ~EFER_NXE)) ||
+	    (msr != MSR_EFER && !canonical)) {
 		vcpu_inject(v, 13, true, 0);
 		return EXIT_RESUME;
 	}

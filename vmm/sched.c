@@ -32,8 +32,10 @@
 #define SLICE_MS 10
 
 static spinlock_t runq_lock = SPINLOCK_INIT;
-static struct vcpu *runq_head, *runq_tail; /* [q] */
-static unsigned runq_len;		   /* [q] read unlocked as a hint */
+static struct vcpu *runq_head, *runq_tail; /* [q] runnable, FIFO */
+static struct vcpu *sleepq;		   /* [q] blocked in HLT until their wake_at */
+static unsigned runq_len;		   /* [q] runnable ones; read unlocked as a hint */
+static uint64_t next_wake = ~0ull;	   /* [q] earliest wake_at in sleepq; hint */
 static unsigned vcpus_live;		   /* [a] vCPUs queued or running */
 static unsigned cpus_in_loop;		   /* [a] CPUs still in sched_loop */
 static unsigned running_now, running_max;  /* [a] vCPUs in guest mode at once */
@@ -41,9 +43,8 @@ static struct guest *sched_guests[GUEST_MAX];
 static unsigned sched_guest_count;
 static uint64_t slice_cycles;
 
-static void runq_push(struct vcpu *v)
+static void runq_append(struct vcpu *v)
 {
-	unsigned long flags = spin_lock_irqsave(&runq_lock);
 	v->next = NULL;
 	if (runq_tail)
 		runq_tail->next = v;
@@ -51,31 +52,64 @@ static void runq_push(struct vcpu *v)
 		runq_head = v;
 	runq_tail = v;
 	__atomic_store_n(&runq_len, runq_len + 1, __ATOMIC_RELAXED);
+}
+
+/* Queues v: runnable at the tail, or on the sleep list while v->wake_at lies ahead. */
+static void runq_push(struct vcpu *v)
+{
+	unsigned long flags = spin_lock_irqsave(&runq_lock);
+	if (v->wake_at > rdtsc() && !guest_ended(v->guest)) {
+		v->next = sleepq;
+		sleepq = v;
+		__atomic_store_n(&next_wake, MIN(next_wake, v->wake_at), __ATOMIC_RELAXED);
+	} else {
+		runq_append(v);
+	}
 	spin_unlock_irqrestore(&runq_lock, flags);
 }
 
-/* Takes the first vCPU that may run now: not blocked in HLT until a later time
- * (unless its guest ended: then it only needs retiring). */
+/* Moves sleepers that are due (or whose guest ended) to the run queue. Lock held. */
+static void sleepq_wake_due(uint64_t now)
+{
+	struct vcpu **pp = &sleepq;
+	uint64_t next = ~0ull;
+	while (*pp) {
+		struct vcpu *v = *pp;
+		if (v->wake_at <= now || guest_ended(v->guest)) {
+			*pp = v->next;
+			runq_append(v);
+		} else {
+			next = MIN(next, v->wake_at);
+			pp = &v->next;
+		}
+	}
+	__atomic_store_n(&next_wake, next, __ATOMIC_RELAXED);
+}
+
+/* Takes the first runnable vCPU, after waking the sleepers that are due. */
 static struct vcpu *runq_pop(void)
 {
 	uint64_t now = rdtsc();
 	unsigned long flags = spin_lock_irqsave(&runq_lock);
-	struct vcpu *v, *prev = NULL;
-	for (v = runq_head; v; prev = v, v = v->next)
-		if (v->wake_at <= now || guest_ended(v->guest))
-			break;
+	if (sleepq)
+		sleepq_wake_due(now);
+	struct vcpu *v = runq_head;
 	if (v) {
-		if (prev)
-			prev->next = v->next;
-		else
-			runq_head = v->next;
-		if (runq_tail == v)
-			runq_tail = prev;
-		v->wake_at = 0;
+		runq_head = v->next;
+		if (!runq_head)
+			runq_tail = NULL;
 		__atomic_store_n(&runq_len, runq_len - 1, __ATOMIC_RELAXED);
+		v->wake_at = 0;
 	}
 	spin_unlock_irqrestore(&runq_lock, flags);
 	return v;
+}
+
+/* Unlocked hint: does a vCPU wait for a CPU now (runnable, or a sleeper due)? */
+static bool sched_others_waiting(uint64_t now)
+{
+	return __atomic_load_n(&runq_len, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&next_wake, __ATOMIC_RELAXED) <= now;
 }
 
 void sched_add_guest(struct guest *g)
@@ -146,7 +180,8 @@ static enum exit_action vcpu_handle_exit(struct vcpu *v)
 	return h(v);
 }
 
-/* Makes v's VMCS current on this CPU; the first time, fills it. Interrupts off. */
+/* Makes v's VMCS current on this CPU; the first time, fills it. Interrupts off. On
+ * failure nothing was activated (the space is activated after the last VMWRITE). */
 static int vcpu_load(struct vcpu *v)
 {
 	int self = (int)this_cpu_id();
@@ -162,11 +197,22 @@ static int vcpu_load(struct vcpu *v)
 			return -EIO;
 		v->migrations++;
 	}
+	bool moved = v->host_cpu != self;
 	v->host_cpu = self;
 	v->launched = false; /* VMCLEARed when it left the last CPU (or never launched) */
-	vm_space_activate(&v->guest->space); /* writes the EPTP into the current VMCS */
 	if (v->vpid && vmwrite(VMCS_VPID, v->vpid))
 		return -EIO;
+	vm_space_activate(&v->guest->space); /* writes the EPTP into the current VMCS */
+	/* This CPU may still hold translations tagged with v's VPID from when v last ran
+	 * here, older than what the guest has changed since on other CPUs (28.3.3.3):
+	 * drop them (INVVPID, or INVEPT of every VPID's combined mappings). */
+	if (moved && v->vpid) {
+		uint64_t e = vmx_caps.ept_vpid;
+		if (e & EPTCAP_INVVPID)
+			vmx_invvpid(e & EPTCAP_INVVPID_SINGLE ? 1 : 2, v->vpid);
+		else
+			vmx_invept(e & EPTCAP_INVEPT_SINGLE ? 1 : 2, vmcs_eptp(&v->guest->space));
+	}
 	return 0;
 }
 
@@ -196,8 +242,9 @@ static void kick_nop(void *arg)
 static void guest_kick_others(struct guest *g, struct vcpu *self)
 {
 	cpumask_t m = CPUMASK_NONE;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the end is published: see vcpu_run */
 	for (unsigned i = 0; i < g->vcpu_count; i++) {
-		int cpu = __atomic_load_n(&g->vcpus[i].running_on, __ATOMIC_RELAXED);
+		int cpu = __atomic_load_n(&g->vcpus[i].running_on, __ATOMIC_SEQ_CST);
 		if (&g->vcpus[i] != self && cpu >= 0)
 			cpumask_set(&m, (unsigned)cpu);
 	}
@@ -207,22 +254,29 @@ static void guest_kick_others(struct guest *g, struct vcpu *self)
 
 enum stint_end { STINT_REQUEUE, STINT_BLOCKED, STINT_HALTED, STINT_ENDED };
 
-/* Sleeps on this CPU while v is blocked in HLT, as long as nobody else waits for
- * the CPU. Returns true if v may run again, false to give the CPU up. */
-static bool vcpu_wait_here(struct vcpu *v)
+/* Sleeps on this CPU while v is blocked in HLT, as long as no other vCPU waits for a
+ * CPU. Returns true if v may run again, false to give the CPU up. The time asleep is
+ * not counted as v's run time. Granularity: the 100 Hz tick (or a kick). */
+static bool vcpu_wait_here(struct vcpu *v, uint64_t *asleep)
 {
+	uint64_t t0 = rdtsc();
+	bool run = true;
 	while (!guest_ended(v->guest) && rdtsc() < v->wake_at) {
-		if (__atomic_load_n(&runq_len, __ATOMIC_RELAXED))
-			return false;
+		if (sched_others_waiting(rdtsc())) {
+			run = false;
+			break;
+		}
 		cli();
-		if (rdtsc() < v->wake_at)
+		if (!guest_ended(v->guest) && rdtsc() < v->wake_at)
 			__asm__ __volatile__("sti; hlt" ::: "memory"); /* next tick or IPI */
 		else
 			sti();
 		smp_call_poll();
 	}
-	v->wake_at = 0;
-	return true;
+	*asleep += rdtsc() - t0;
+	if (run)
+		v->wake_at = 0;
+	return run;
 }
 
 /* Runs v on this CPU until its slice ends with others waiting, it halts, or its
@@ -234,15 +288,20 @@ static enum stint_end vcpu_run(struct vcpu *v)
 	unsigned long flags = arch_irq_save();
 	if (vcpu_load(v)) {
 		guest_kill(g, "VMCS load/set-up failed on CPU %u (VMPTRLD/VMWRITE)", this_cpu_id());
-		(void)vmx_vmclear(frame_pa(v->vmcs));
+		(void)vmx_vmclear(frame_pa(v->vmcs)); /* vcpu_load activates nothing on failure */
 		arch_irq_restore(flags);
+		guest_kick_others(g, v);
 		return STINT_ENDED;
 	}
 	arch_irq_restore(flags);
 	cpumask_set(&v->ran_on, this_cpu_id());
-	__atomic_store_n(&v->running_on, (int)this_cpu_id(), __ATOMIC_RELAXED);
+	/* Publish running_on before reading the guest's state (guest_ended below); the
+	 * ending CPU sets the state before reading running_on (guest_kick_others). With
+	 * a full fence on both sides one of them sees the other. */
+	__atomic_store_n(&v->running_on, (int)this_cpu_id(), __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	v->slices++;
-	uint64_t t0 = rdtsc(), slice_end = t0 + slice_cycles;
+	uint64_t t0 = rdtsc(), slice_end = t0 + slice_cycles, asleep = 0;
 	for (;;) {
 		if (guest_ended(g))
 			break;
@@ -253,7 +312,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 			break;
 		}
 		if (now >= slice_end) {
-			if (__atomic_load_n(&runq_len, __ATOMIC_RELAXED)) {
+			if (sched_others_waiting(now)) {
 				end = STINT_REQUEUE;
 				break;
 			}
@@ -263,7 +322,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 		vcpu_deliver_irq(v, now);
 		if (vmx_caps.preempt_timer) {
 			uint64_t stop = g->deadline ? MIN(slice_end, g->deadline) : slice_end;
-			if (v->timer_deadline)
+			if (v->timer_deadline && v->irq_pending < 0) /* else it waits to fire */
 				stop = MIN(stop, v->timer_deadline);
 			uint64_t ticks = stop > now ? (stop - now) >> vmx_caps.preempt_shift : 0;
 			(void)vmwrite(VMCS_PREEMPT_TIMER, MIN(ticks, 0xFFFFFFFFull));
@@ -285,13 +344,15 @@ static enum stint_end vcpu_run(struct vcpu *v)
 			end = STINT_HALTED;
 			break;
 		}
-		if (a == EXIT_BLOCK && !vcpu_wait_here(v)) {
+		if (a == EXIT_BLOCK && g->deadline)
+			v->wake_at = MIN(v->wake_at, g->deadline); /* limit= holds while blocked */
+		if (a == EXIT_BLOCK && !vcpu_wait_here(v, &asleep)) {
 			end = STINT_BLOCKED;
 			break;
 		}
 	}
 	__atomic_store_n(&v->running_on, -1, __ATOMIC_RELAXED);
-	v->run_cycles += rdtsc() - t0;
+	v->run_cycles += rdtsc() - t0 - asleep;
 	flags = arch_irq_save();
 	vcpu_unload(v);
 	arch_irq_restore(flags);
@@ -330,7 +391,7 @@ static void sched_loop(void *arg)
 			/* Everything runnable runs elsewhere: sleep until the next interrupt
 			 * (tick, or a kick); a requeued vCPU waits at most one tick. */
 			cli();
-			if (!__atomic_load_n(&runq_len, __ATOMIC_RELAXED) &&
+			if (!sched_others_waiting(rdtsc()) &&
 			    __atomic_load_n(&vcpus_live, __ATOMIC_ACQUIRE))
 				__asm__ __volatile__("sti; hlt" ::: "memory");
 			else
@@ -346,6 +407,7 @@ static void sched_loop(void *arg)
 			v->vmcs = frame_alloc(0, FRAME_KERNEL);
 			if (!v->vmcs) {
 				guest_kill(v->guest, "out of memory for a VMCS");
+				guest_kick_others(v->guest, v);
 				vcpu_retire(v, false);
 				continue;
 			}

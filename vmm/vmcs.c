@@ -288,6 +288,11 @@ int vmcs_setup(struct vcpu *v)
 	err |= vmwrite(VMCS_GUEST_SYSENTER_CS, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_ESP, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_EIP, 0);
+	/* Fields a zeroed, VMCLEARed region is not promised to hold as 0 (25.11.3). */
+	err |= vmwrite(VMCS_GUEST_DEBUGCTL, 0);
+	err |= vmwrite(VMCS_GUEST_PENDING_DBG, 0);
+	for (unsigned i = 0; i < 4; i++)
+		err |= vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, 0);
 	memset(&v->regs, 0, sizeof(v->regs));
 	v->regs.rdi = g->arg;
 	v->regs.rsi = v->index;

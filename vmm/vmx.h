@@ -91,7 +91,9 @@ enum vmcs_field {
 	VMCS_EPT_POINTER = 0x201A,
 	VMCS_GUEST_PHYS_ADDR = 0x2400,
 	VMCS_LINK_POINTER = 0x2800,
+	VMCS_GUEST_DEBUGCTL = 0x2802,
 	VMCS_GUEST_EFER = 0x2806,
+	VMCS_GUEST_PDPTE0 = 0x280A, /* ... PDPTE3 0x2810 */
 	VMCS_HOST_EFER = 0x2C02,
 	VMCS_PIN_CTLS = 0x4000,
 	VMCS_PROC_CTLS = 0x4002,
@@ -137,6 +139,7 @@ enum vmcs_field {
 	VMCS_GUEST_RSP = 0x681C,
 	VMCS_GUEST_RIP = 0x681E,
 	VMCS_GUEST_RFLAGS = 0x6820,
+	VMCS_GUEST_PENDING_DBG = 0x6822,
 	VMCS_GUEST_SYSENTER_ESP = 0x6824,
 	VMCS_GUEST_SYSENTER_EIP = 0x6826,
 	VMCS_HOST_CR0 = 0x6C00,
@@ -247,6 +250,22 @@ static inline int vmx_vmclear(paddr_t pa)
 	uint8_t bad;
 	__asm__ __volatile__("vmclear %1; setna %0" : "=qm"(bad) : "m"(pa.v) : "cc", "memory");
 	return bad ? -EIO : 0;
+}
+
+/* INVVPID / INVEPT (SDM Vol 3C 31.3): type 1 single-context, 2 all-context. */
+static inline void vmx_invvpid(unsigned type, uint16_t vpid)
+{
+	struct {
+		uint64_t vpid, addr;
+	} desc = { vpid, 0 };
+	__asm__ __volatile__("invvpid %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
+}
+static inline void vmx_invept(unsigned type, uint64_t eptp)
+{
+	struct {
+		uint64_t eptp, zero;
+	} desc = { eptp, 0 };
+	__asm__ __volatile__("invept %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
 }
 
 /* Guest general registers, saved and loaded by vmx_entry.asm (offsets fixed there). */
