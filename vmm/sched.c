@@ -205,14 +205,9 @@ static int vcpu_load(struct vcpu *v)
 	vm_space_activate(&v->guest->space); /* writes the EPTP into the current VMCS */
 	/* This CPU may still hold translations tagged with v's VPID from when v last ran
 	 * here, older than what the guest has changed since on other CPUs (28.3.3.3):
-	 * drop them (INVVPID, or INVEPT of every VPID's combined mappings). */
-	if (moved && v->vpid) {
-		uint64_t e = vmx_caps.ept_vpid;
-		if (e & EPTCAP_INVVPID)
-			vmx_invvpid(e & EPTCAP_INVVPID_SINGLE ? 1 : 2, v->vpid);
-		else
-			vmx_invept(e & EPTCAP_INVEPT_SINGLE ? 1 : 2, vmcs_eptp(&v->guest->space));
-	}
+	 * drop them. */
+	if (moved && v->vpid)
+		ept_flush_vpid(v->vpid);
 	return 0;
 }
 

@@ -252,22 +252,6 @@ static inline int vmx_vmclear(paddr_t pa)
 	return bad ? -EIO : 0;
 }
 
-/* INVVPID / INVEPT (SDM Vol 3C 31.3): type 1 single-context, 2 all-context. */
-static inline void vmx_invvpid(unsigned type, uint16_t vpid)
-{
-	struct {
-		uint64_t vpid, addr;
-	} desc = { vpid, 0 };
-	__asm__ __volatile__("invvpid %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
-}
-static inline void vmx_invept(unsigned type, uint64_t eptp)
-{
-	struct {
-		uint64_t eptp, zero;
-	} desc = { eptp, 0 };
-	__asm__ __volatile__("invept %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
-}
-
 /* Guest general registers, saved and loaded by vmx_entry.asm (offsets fixed there). */
 struct vcpu_regs {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;

@@ -141,6 +141,14 @@ static void ept_load(struct vm_space *s)
 		__asm__ __volatile__("vmwrite %0, %1" ::"r"(vpid), "r"(VMCS_VPID_FIELD) : "cc");
 }
 
+void ept_flush_vpid(uint16_t vpid)
+{
+	if (ept_flush_caps.invvpid)
+		invvpid(ept_flush_caps.invvpid_single ? 1 : 2, vpid);
+	else
+		invept(2, 0);
+}
+
 /* A CPU outside VMX operation (CR4.VMXE clear) never ran a guest: nothing cached. */
 static void ept_flush_all(struct vm_space *s)
 {
@@ -148,8 +156,8 @@ static void ept_flush_all(struct vm_space *s)
 		return;
 	uint64_t eptp = ept_eptp(vm_space_root_pa(s));
 	invept(ept_flush_caps.invept_single ? 1 : 2, eptp);
-	if (s->tag && ept_flush_caps.invvpid)
-		invvpid(ept_flush_caps.invvpid_single ? 1 : 2, (uint16_t)s->tag);
+	if (s->tag)
+		ept_flush_vpid((uint16_t)s->tag);
 }
 
 /* Interrupts off: a cross-call marking the PCID stale must not slip between the

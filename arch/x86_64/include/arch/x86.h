@@ -163,6 +163,9 @@ struct ept_flush_caps {
 extern struct ept_flush_caps ept_flush_caps;
 /* EPT pointer for a table rooted at root: WB, 4-level walk, A/D if enabled. */
 uint64_t ept_eptp(paddr_t root);
+/* Drops this CPU's translations tagged with vpid (INVVPID single- or all-context; without
+ * INVVPID, all-context INVEPT, which drops every VPID's). In VMX operation only. */
+void ept_flush_vpid(uint16_t vpid);
 
 /*
  * Host spaces (arch/x86_64/vm_space_x86.c). Boot code (init.c) sets these once on the
