@@ -51,29 +51,38 @@ static const struct cmdline_opt *opt_find(const char *key, size_t len)
 	return NULL;
 }
 
-/* Parses a decimal or 0x-hex integer of exactly len chars; false if malformed. */
-static bool parse_long(const char *s, size_t len, long *out)
+bool cmdline_parse_uint(const char *s, size_t len, uint64_t *out)
 {
-	bool neg = len && *s == '-';
-	size_t i = neg;
+	size_t i = 0;
 	unsigned base = 10;
-	if (len > i + 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+	if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
-		i += 2;
+		i = 2;
 	}
 	if (i == len)
 		return false;
-	unsigned long v = 0;
+	uint64_t v = 0;
 	for (; i < len; i++) {
 		char c = s[i];
 		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
 			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
 			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
 						    : 99;
-		if (d >= base || v > (~0ul >> 5))
+		if (d >= base || v > (~0ull - d) / base)
 			return false;
 		v = v * base + d;
 	}
+	*out = v;
+	return true;
+}
+
+/* Parses an optionally negative cmdline_parse_uint number that fits a long. */
+static bool parse_long(const char *s, size_t len, long *out)
+{
+	bool neg = len && *s == '-';
+	uint64_t v;
+	if (!cmdline_parse_uint(s + neg, len - neg, &v) || v > (~0ul >> 1))
+		return false;
 	*out = neg ? -(long)v : (long)v;
 	return true;
 }

@@ -109,50 +109,31 @@ void guest_uart_put(struct guest *g, char c)
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
-/* "4M" / "512K" / "1G" / bytes. Returns false if malformed. */
+/* A number (cmdline_parse_uint) of bytes, or of K/M/G with that suffix: "4M". */
 static bool parse_size(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	if (*s < '0' || *s > '9')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (1ull << 40))
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
+	size_t len = strlen(s);
+	unsigned shift = 0;
+	switch (len ? s[len - 1] | 0x20 : 0) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
 	}
-	if (*s == 'K' || *s == 'k')
-		v <<= 10, s++;
-	else if (*s == 'M' || *s == 'm')
-		v <<= 20, s++;
-	else if (*s == 'G' || *s == 'g')
-		v <<= 30, s++;
-	*out = v;
-	return *s == '\0';
+	if (!cmdline_parse_uint(s, len - (shift != 0), out) || *out > (1ull << 40))
+		return false;
+	*out <<= shift;
+	return true;
 }
 
-/* Decimal or 0x-hex unsigned number; false if malformed. */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	unsigned base = 10;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		base = 16, s += 2;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && (*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
-			d = (unsigned)((*s | 0x20) - 'a' + 10);
-		else
-			return false;
-		if (v > (~0ull - d) / base)
-			return false;
-		v = v * base + d;
-	}
-	*out = v;
-	return true;
+	return cmdline_parse_uint(s, strlen(s), out);
 }
 
 static int parse_mode(const char *s)
@@ -450,11 +431,20 @@ void guest_finished(struct guest *g)
 	guest_print_stats(g, &total, &hcalls, buf, sizeof(buf));
 	uint64_t hz = time_cycles_hz();
 	unsigned long long ms = hz ? (g->tsc_end - g->tsc_start) / (hz / 1000) : 0;
+	unsigned long long slices = 0, moves = 0, irqs = 0;
+	for (unsigned i = 0; i < g->vcpu_count; i++) {
+		slices += g->vcpus[i].slices;
+		moves += g->vcpus[i].migrations;
+		irqs += g->vcpus[i].irqs_injected;
+	}
+	char how[96];
+	snprintf(how, sizeof(how), "after %llu ms; %llu slices, %llu CPU moves, %llu interrupts",
+		 ms, slices, moves, irqs);
 	if (g->state == GUEST_EXITED)
-		printk("guest %s: exited with status %lld (after %llu ms)\n", g->name,
-		       (long long)g->status, ms);
+		printk("guest %s: exited with status %lld (%s)\n", g->name, (long long)g->status,
+		       how);
 	else
-		printk("guest %s: ended: %s (after %llu ms)\n", g->name, g->reason, ms);
+		printk("guest %s: ended: %s (%s)\n", g->name, g->reason, how);
 	guest_print_rate(g, hcalls);
 }
 

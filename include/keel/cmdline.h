@@ -8,6 +8,7 @@
 #define KEEL_CMDLINE_H
 
 #include <keel/compiler.h>
+#include <keel/types.h>
 
 enum cmdline_kind { CMDLINE_INT, CMDLINE_BOOL, CMDLINE_STR };
 
@@ -33,5 +34,8 @@ bool cmdline_get_bool(const char *key, bool dflt);
  * there is no such occurrence. */
 bool cmdline_get_nth(const char *key, unsigned n, char *buf, size_t size);
 bool cmdline_get_str(const char *key, char *buf, size_t size);
+/* Parses a decimal or 0x-hex unsigned integer of exactly len chars (no sign, no
+ * overflow); false if malformed. For option values with their own syntax. */
+bool cmdline_parse_uint(const char *s, size_t len, uint64_t *out);
 
 #endif
