@@ -78,6 +78,13 @@ struct pt_table {
 	const struct pt_format *fmt; /* [c] const after init */
 	struct frame *root;	     /* [c] root node; never detached, freed by pt_table_fini */
 	const struct pt_leaf_ops *leaf_ops; /* [c] may be NULL: no references held */
+	/*
+	 * [c] Root entries that point to a node keep pointing to it: take/unmap descend
+	 * below them instead of detaching the node. For a table whose root entries are
+	 * copied into other roots (the kernel table's upper half, shared by every host
+	 * space). Set after pt_table_init, before the table is shared.
+	 */
+	bool keep_root_entries;
 };
 
 /* Allocates an empty root. Returns 0 or -ENOMEM. */

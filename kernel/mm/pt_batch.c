@@ -214,6 +214,7 @@ int pt_table_init(struct pt_table *t, const struct pt_format *fmt,
 	CHECK(fmt->levels >= 1 && fmt->levels <= PT_MAX_LEVELS && pt_format_has_leaf(fmt, 1));
 	t->fmt = fmt;
 	t->leaf_ops = leaf_ops;
+	t->keep_root_entries = false;
 	t->root = pt_node_alloc(fmt->levels);
 	return t->root ? 0 : -ENOMEM;
 }

@@ -244,6 +244,8 @@ static int pt_map_leaf(struct pt_cursor *c, paddr_t pa, unsigned L, uint64_t raw
 				 __ATOMIC_RELEASE);
 	} else {
 		/* An (emptied) table where the leaf goes: replace it if nothing is below. */
+		if (L == f->levels && c->table->keep_root_entries)
+			return -EEXIST;
 		c->level = L;
 		f->decode(pt_entry_load(c->path[L], pt_index(f, L, c->va)), L, &e);
 		if (pt_subtree_has_leaf(c, &e, L, c->va))
@@ -367,12 +369,18 @@ static void pt_leaf_item(const struct pt_cursor *c, unsigned L, uint64_t base, p
 				 .prop = prop };
 }
 
-/* Starts as high as an entry could lie wholly inside [va, limit). */
+/*
+ * Starts as high as an entry could lie wholly inside [va, limit), but below the root
+ * of a table that keeps its root entries (pt_take would only descend again).
+ */
 static void pt_climb(struct pt_cursor *c, uint64_t limit)
 {
 	const struct pt_format *f = c->fmt;
+	unsigned top = c->guard_level;
 
-	while (c->level < c->guard_level && IS_ALIGNED(c->va, pt_size(f, c->level + 1)) &&
+	if (c->table->keep_root_entries && top == f->levels)
+		top--;
+	while (c->level < top && IS_ALIGNED(c->va, pt_size(f, c->level + 1)) &&
 	       limit - c->va >= pt_size(f, c->level + 1))
 		c->level++;
 }
@@ -399,6 +407,8 @@ static int pt_take(struct pt_cursor *c, uint64_t limit, struct pt_item *out, boo
 		inside = base == c->va && eend <= limit;
 
 		pt_decode_entry(c, pt_path_load(c, L), L, &e);
+		if (e.kind == PT_ENTRY_TABLE && L == f->levels && c->table->keep_root_entries)
+			inside = false; /* a shared root entry: empty the node, keep it */
 		if (e.kind == PT_ENTRY_ABSENT) {
 			pt_cursor_seek(c, eend);
 		} else if (e.kind == PT_ENTRY_TABLE && inside) {

@@ -720,6 +720,42 @@ static void t_map_over_emptied_table(const void *arg)
 	T_ASSERT(env_fini(&e));
 }
 
+/*
+ * A table with keep_root_entries (the kernel table, whose upper-half root entries every
+ * host space copies): unmapping a whole root entry's span empties the node below it but
+ * never clears the root entry; without the flag the node is detached.
+ */
+static void t_keep_root_entries(const void *arg)
+{
+	const struct pt_format *f = TF->fmt;
+	uint64_t rspan = pt_format_level_size(f, f->levels);
+	uint64_t base = ALIGN_UP(TF->space_lo, rspan);
+	unsigned idx =
+	    (unsigned)((base >> f->shift[f->levels]) & ((1u << f->index_bits[f->levels]) - 1));
+	struct pt_env e;
+	uint64_t raw;
+
+	if (base + rspan > TF->space_hi || base + rspan < base)
+		return; /* no whole root entry inside the usable space */
+	for (int keep = 0; keep < 2; keep++) {
+		env_init(&e, TF, NULL);
+		e.t.keep_root_entries = keep;
+		T_EQ(env_map(&e, base + PAGE_SIZE, PAGE_SIZE, T_PA(0), TF->rw), 0);
+		T_EQ(env_map(&e, base + rspan - PAGE_SIZE, PAGE_SIZE, T_PA(0), TF->rw), 0);
+		raw = ((uint64_t *)frame_kva(e.t.root))[idx];
+		T_ASSERT(raw != 0);
+		T_EQ(env_unmap(&e, base, rspan), 0);
+		T_EQ(env_leaf_count(&e), 0u);
+		T_EQ(((uint64_t *)frame_kva(e.t.root))[idx], keep ? raw : 0);
+		/* the kept node is used again */
+		T_EQ(env_map(&e, base, PAGE_SIZE, T_PA(0), TF->rw), 0);
+		T_EQ(((uint64_t *)frame_kva(e.t.root))[idx] != 0, true);
+		if (keep)
+			T_EQ(((uint64_t *)frame_kva(e.t.root))[idx], raw);
+		T_ASSERT(env_fini(&e));
+	}
+}
+
 /* With the default frame ops, leaves hold real frame references until the flush. */
 static void t_frame_refcounts(const void *arg)
 {
@@ -823,6 +859,7 @@ static const struct test tests[] = {
 	{ "enomem_leaves_table_unchanged", t_enomem_leaves_table_unchanged, true },
 	{ "copy_from_enomem_straddling", t_copy_from_enomem_straddling, true },
 	{ "map_over_emptied_table", t_map_over_emptied_table, true },
+	{ "keep_root_entries", t_keep_root_entries, true },
 	{ "frame_refcounts", t_frame_refcounts, false },
 	{ "fake_pa_is_not_a_pointer", t_fake_pa_is_not_a_pointer, false },
 	{ "upper_half_is_canonical", t_upper_half_is_canonical, false },
