@@ -127,7 +127,8 @@ static void x86_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 #define X86_FORMAT_COMMON                                                              \
 	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 },  \
 	.va_bits = 48, .sign_extend = true, .pa_bits = 52, .soft_bits = X86_SOFT_BITS, \
-	.leaf_pa_step = PAGE_SIZE, /* bits 51:12 hold pa >> 12 */                      \
+	.leaf_pa_step = PAGE_SIZE,    /* bits 51:12 hold pa >> 12 */                   \
+	    .hw_bits = X86_A | X86_D, /* set by the walker: SDM Vol 3A 4.8 */          \
 	    .encode_table = x86_encode_table, .encode_leaf = x86_encode_leaf, .decode = x86_decode
 
 const struct pt_format pt_format_x86_64 = {

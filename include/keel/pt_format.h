@@ -88,6 +88,14 @@ struct pt_format {
 	 * (map_range's fast path). 0: always call encode_leaf.
 	 */
 	uint64_t leaf_pa_step;
+	/*
+	 * Raw bits of a leaf that hardware may set behind the engine's back (accessed and
+	 * dirty), 0 if none. Hardware sets them with locked read-modify-writes and never
+	 * clears them, so an edit that keeps information from a leaf (protect, a split,
+	 * take_next's report) replaces it with compare-and-exchange unless all of them are
+	 * already set (pt_leaf_replace). Discarding edits (unmap) may use plain stores.
+	 */
+	uint64_t hw_bits;
 
 	/* Raw entry for a table pointer to the level-(level-1) node at pa. Never fails. */
 	uint64_t (*encode_table)(paddr_t pa, unsigned level);

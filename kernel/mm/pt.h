@@ -32,6 +32,13 @@
  * cursors at once (copy_from: fork) must begin them in one global order, e.g. the
  * parent's table before the child's, or two CPUs doing it crosswise deadlock.
  *
+ * Hardware-set bits. A hardware walker may set a leaf's accessed/dirty bits (the
+ * format's hw_bits) at any moment while the space runs. Edits whose result depends on
+ * a leaf's old value (protect, splitting a huge leaf, take_next's report of what it
+ * removed) replace it by compare-and-exchange (exchange for take_next), so such a bit
+ * is never lost; unmap, which discards the leaf, stores plainly. The cost is one
+ * locked instruction per such leaf unless both bits are already set.
+ *
  * Deferred freeing. Removed leaves and detached nodes go to the cursor's
  * struct pt_flush_batch. Leaf references are dropped after the batch's flush hook ran;
  * node frames are freed after the flush and an epoch grace period (no lock-free walker

@@ -128,29 +128,61 @@ static struct frame *pt_build_split(struct pt_cursor *c, struct list_node *pool,
 }
 
 /*
- * Replaces the huge leaf e at c->level covering the position by an equivalent subtree
+ * Gives every leaf of the unpublished subtree top (built by pt_build_split for a
+ * level-L leaf at base) the properties prop: the huge leaf gained accessed/dirty bits
+ * while the subtree was being built. Same pa, so references are unchanged.
+ */
+static void pt_split_refresh(struct pt_cursor *c, struct frame *top, unsigned L, uint64_t base,
+			     struct pt_prop prop)
+{
+	const struct pt_format *f = c->fmt;
+	struct pt_dfs it;
+	enum pt_dfs_event ev;
+	uint64_t raw;
+
+	pt_dfs_init(&it, f, top, L - 1, base, base, base + pt_size(f, L));
+	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
+		if (ev != PT_DFS_LEAF)
+			continue;
+		CHECK(f->encode_leaf(it.entry.pa, prop, it.level, &raw) == 0);
+		pt_entry_store(it.node, it.idx, raw);
+	}
+}
+
+/*
+ * Replaces the huge leaf at c->level covering the position by an equivalent subtree
  * of smaller leaves. The translation does not change, so no flush is needed for the
  * split itself; later edits flush what they change (INVLPG of any address inside a
  * large page drops that page's whole entry, SDM Vol 3A 4.10.4.1; EPT is flushed by
- * context). The huge leaf's reference is put at once: its first small leaf took one on
- * the same pa. Returns 0 or -ENOMEM (nothing changed).
+ * context). The small leaves inherit the accessed/dirty bits the huge leaf has when the
+ * subtree replaces it (compare-and-exchange). The huge leaf's reference is put at once:
+ * its first small leaf took one on the same pa. Returns 0 or -ENOMEM (nothing changed).
  */
-static int pt_split(struct pt_cursor *c, const struct pt_entry *e)
+static int pt_split(struct pt_cursor *c)
 {
+	const struct pt_format *f = c->fmt;
 	unsigned L = c->level, leaf_level;
-	uint64_t base = ALIGN_DOWN(c->va, pt_size(c->fmt, L));
+	uint64_t base = ALIGN_DOWN(c->va, pt_size(f, L));
+	uint64_t *slot = &pt_path_entries(c, L)[pt_index(f, L, c->va)];
+	uint64_t old = __atomic_load_n(slot, __ATOMIC_ACQUIRE), table;
 	struct list_node pool;
+	struct pt_entry e, now;
 	struct frame *top;
 
-	CHECK(L > 1 && e->kind == PT_ENTRY_LEAF);
-	if (pt_fill_pool(&pool, pt_split_cost(c->fmt, L, &leaf_level)))
+	f->decode(old, L, &e);
+	CHECK(L > 1 && e.kind == PT_ENTRY_LEAF);
+	if (pt_fill_pool(&pool, pt_split_cost(f, L, &leaf_level)))
 		return -ENOMEM;
-	top = pt_build_split(c, &pool, L, leaf_level, base, e);
+	top = pt_build_split(c, &pool, L, leaf_level, base, &e);
 	CHECK(list_is_empty(&pool));
-	pt_entry_store(c->path[L], pt_index(c->fmt, L, c->va),
-		       c->fmt->encode_table(frame_pa(top), L));
+	table = f->encode_table(frame_pa(top), L);
+	while (!pt_leaf_replace(f, slot, &old, table)) {
+		f->decode(old, L, &now); /* only hardware-set bits can have changed */
+		CHECK(now.kind == PT_ENTRY_LEAF && now.pa.v == e.pa.v);
+		pt_split_refresh(c, top, L, base, now.prop);
+	}
 	if (c->table->leaf_ops)
-		c->table->leaf_ops->put(c->table->leaf_ops->ctx, e->pa, L);
+		c->table->leaf_ops->put(c->table->leaf_ops->ctx, e.pa, L);
 	return 0;
 }
 
@@ -423,13 +455,19 @@ static int pt_take(struct pt_cursor *c, uint64_t limit, struct pt_item *out, boo
 			c->path[L - 1] = frame_of(e.pa);
 			c->level = L - 1;
 		} else if (inside) {
-			__atomic_store_n(&pt_path_entries(c, L)[idx], 0, __ATOMIC_RELEASE);
+			/* the value removed, with any accessed/dirty bit set until then */
+			uint64_t *slot = &pt_path_entries(c, L)[idx];
+			uint64_t old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+			while (!pt_leaf_replace(f, slot, &old, 0))
+				;
+			pt_decode_entry(c, old, L, &e);
 			pt_batch_add_range(c->batch, f, base, pt_size(f, L));
 			pt_batch_defer_run(c->batch, c->table->leaf_ops, e.pa, 1, L, f->shift[L]);
 			pt_leaf_item(c, L, base, e.pa, e.prop, out);
 			pt_cursor_seek(c, eend);
 			return 0;
-		} else if (pt_split(c, &e)) {
+		} else if (pt_split(c)) {
 			return -ENOMEM;
 		}
 	}
@@ -471,6 +509,8 @@ int pt_cursor_protect_next(struct pt_cursor *c, uint64_t len, pt_protect_fn op, 
 		uint64_t base, eend, raw;
 		int err;
 
+		uint64_t *slot, old;
+
 		pt_cursor_descend(c, &e);
 		L = c->level;
 		base = ALIGN_DOWN(c->va, pt_size(f, L));
@@ -479,19 +519,23 @@ int pt_cursor_protect_next(struct pt_cursor *c, uint64_t len, pt_protect_fn op, 
 			pt_cursor_seek(c, eend);
 			continue;
 		}
+		/* the raw value this edit starts from, decoded again to match it exactly */
+		slot = &pt_path_entries(c, L)[pt_index(f, L, c->va)];
+		old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		pt_decode_entry(c, old, L, &e);
 		prop = e.prop;
 		op(&prop, arg);
 		err = pt_encode_entry(c, e.pa, prop, L, &raw);
 		if (err)
 			return err;
 		if (!pt_prop_equal(prop, e.prop) && (base < c->va || eend > limit)) {
-			if (pt_split(c, &e))
+			if (pt_split(c))
 				return -ENOMEM;
 			continue;
 		}
 		if (!pt_prop_equal(prop, e.prop)) {
-			__atomic_store_n(&pt_path_entries(c, L)[pt_index(f, L, c->va)], raw,
-					 __ATOMIC_RELEASE);
+			if (!pt_leaf_replace(f, slot, &old, raw))
+				continue; /* hardware set accessed/dirty: start again from it */
 			pt_batch_add_range(c->batch, f, base, pt_size(f, L));
 		}
 		pt_leaf_item(c, L, base, e.pa, prop, out);

@@ -32,6 +32,23 @@ static inline void pt_entry_store(struct frame *n, unsigned idx, uint64_t raw)
 	__atomic_store_n(&pt_node_entries(n)[idx], raw, __ATOMIC_RELEASE);
 }
 
+/*
+ * Replaces the leaf *slot, last read as *old, by new. Hardware may have set accessed
+ * or dirty bits since (pt_format.hw_bits): then nothing is written, *old gets the
+ * current value and the result is false, so the caller recomputes from it. A plain
+ * store is enough when *old already has every such bit (hardware never clears them).
+ */
+static inline bool pt_leaf_replace(const struct pt_format *f, uint64_t *slot, uint64_t *old,
+				   uint64_t new)
+{
+	if ((*old & f->hw_bits) == f->hw_bits) {
+		__atomic_store_n(slot, new, __ATOMIC_RELEASE);
+		return true;
+	}
+	return __atomic_compare_exchange_n(slot, old, new, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+
 static inline bool pt_node_is_stray(const struct frame *n)
 {
 	return __atomic_load_n(&n->flags, __ATOMIC_RELAXED) & PT_NODE_STRAY;

@@ -327,15 +327,18 @@ static int pt_protect_leaf(struct pt_cursor *c, uint64_t raw, pt_protect_fn op, 
 
 /*
  * Continues a run from ents[i]: while the entry is old (then old + step, ...), writes
- * new (new + step, ...) there unless new == old. Returns the index after the run.
+ * new (new + step, ...) there unless new == old. Returns the index after the run; it
+ * ends early at an entry whose accessed/dirty bits hardware changed meanwhile.
  */
-static uint64_t pt_rewrite_run(uint64_t *ents, uint64_t i, uint64_t end, uint64_t old, uint64_t new,
-			       uint64_t step)
+static uint64_t pt_rewrite_run(const struct pt_format *f, uint64_t *ents, uint64_t i, uint64_t end,
+			       uint64_t old, uint64_t new, uint64_t step)
 {
 	for (; i < end && __atomic_load_n(&ents[i], __ATOMIC_RELAXED) == old;
 	     i++, old += step, new += step) {
-		if (new != old)
-			__atomic_store_n(&ents[i], new, __ATOMIC_RELEASE);
+		uint64_t seen = old;
+
+		if (new != old && !pt_leaf_replace(f, &ents[i], &seen, new))
+			break;
 	}
 	return i;
 }
@@ -361,14 +364,14 @@ int pt_protect_node(struct pt_cursor *c, uint64_t limit, pt_protect_fn op, void 
 			pt_cursor_seek(c, lin0 + (i << PAGE_SHIFT));
 			return err;
 		}
+		if (nraw != raw && !pt_leaf_replace(f, &ents[i], &raw, nraw))
+			continue;   /* hardware set accessed/dirty: this leaf again, from then */
 		if (pt_has_step(f)) /* the run may only go on while pa stays valid */
-			j = pt_rewrite_run(ents, j, MIN(end, i + pt_pages_from(f, pa)), raw + step,
-					   nraw + step, step);
-		if (nraw != raw) {
-			__atomic_store_n(&ents[i], nraw, __ATOMIC_RELEASE);
+			j = pt_rewrite_run(f, ents, j, MIN(end, i + pt_pages_from(f, pa)),
+					   raw + step, nraw + step, step);
+		if (nraw != raw)
 			pt_batch_add_range(c->batch, f, lin0 + (i << PAGE_SHIFT),
 					   (j - i) << PAGE_SHIFT);
-		}
 		i = j;
 	}
 	pt_cursor_seek(c, stop);

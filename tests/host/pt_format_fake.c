@@ -97,6 +97,7 @@ const struct pt_format pt_format_fake = {
 	.top_first = 1,
 	.top_last = 62,
 	.leaf_pa_step = 1ull << FAKE_PFN_SHIFT,
+	.hw_bits = FAKE_A | FAKE_D, /* the tests' "hardware" threads set them */
 	.encode_table = fake_encode_table,
 	.encode_leaf = fake_encode_leaf,
 	.decode = fake_decode,
