@@ -28,9 +28,8 @@
 #include <keel/printk.h>
 #include <keel/string.h>
 
-#define FRAME_F_BUDDY 0x8000u  /* free frame heading a block on a free list */
-#define FRAME_ORDER_TAIL 0xffu /* allocated frame that is not the head of its block */
-#define LOW_MEMORY_END MiB(1)  /* BIOS data, AP trampoline: never handed out */
+#define FRAME_F_BUDDY 0x8000u /* free frame heading a block on a free list */
+#define LOW_MEMORY_END MiB(1) /* BIOS data, AP trampoline: never handed out */
 
 /*
  * [c] const after frame_init  [z] frame_lock (counters: written with WRITE_ONCE under

@@ -10,6 +10,7 @@
 #ifndef KEEL_FRAME_H
 #define KEEL_FRAME_H
 
+#include <keel/check.h>
 #include <keel/compiler.h>
 #include <keel/list.h>
 #include <keel/spinlock.h>
@@ -41,6 +42,8 @@ struct frame {
 };
 
 #define FRAME_ORDER_MAX 18 /* largest block: 2^18 frames = 1 GiB */
+/* struct frame.order of an allocated frame that is not the head of its block. */
+#define FRAME_ORDER_TAIL 0xffu
 
 /*
  * Allocates 2^order physically contiguous, naturally aligned frames of the given
@@ -58,6 +61,23 @@ paddr_t frame_pa(const struct frame *f);
 static inline void *frame_kva(const struct frame *f)
 {
 	return arch_pa_to_kva(frame_pa(f));
+}
+
+/*
+ * The head of the allocated block containing f (f itself for a head or an order-0
+ * block): the frame that carries the block's refcount, pins and order. Each candidate
+ * head is a naturally aligned frame, so the search climbs one order at a time past
+ * tails. f must be allocated.
+ */
+static inline struct frame *frame_head(struct frame *f)
+{
+	paddr_t pa = frame_pa(f);
+
+	for (unsigned o = 1; f->order == FRAME_ORDER_TAIL; o++) {
+		CHECK(o <= FRAME_ORDER_MAX);
+		f = frame_of(PA(ALIGN_DOWN(pa.v, PAGE_SIZE << o)));
+	}
+	return f;
 }
 
 static inline void frame_get(struct frame *f)

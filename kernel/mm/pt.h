@@ -68,14 +68,12 @@ struct pt_leaf_ops {
 };
 
 /*
- * Default leaf ops: frame_get(frame_of(pa)) / frame_put and, on the last reference,
- * frame_free(f, f->order). Right only for leaves that each map the head frame of their
- * own allocation, and never split: splitting a huge leaf over a high-order block makes
- * small leaves whose get()/put() land on tail frames (not reference-counted; the last
- * put would free a tail), because frame.h offers no way from a tail to its head.
- * Unused by the kernel today; tables that may split must bring their own ops. Pass
- * NULL as leaf ops for a table that holds no references (e.g. guest RAM owned
- * elsewhere, MMIO).
+ * Default leaf ops: every leaf holds a reference on the head of the frame block it
+ * maps into (frame_head), freed with frame_free(head, head->order) on the last put.
+ * A huge leaf over an order-9 block holds one; after a split each of its 512 small
+ * leaves holds one on the same head, so the block lives until the last of them goes.
+ * Leaves must map allocated frames. Pass NULL as leaf ops for a table that holds no
+ * references (e.g. guest RAM owned elsewhere, MMIO).
  */
 extern const struct pt_leaf_ops pt_leaf_ops_frame;
 

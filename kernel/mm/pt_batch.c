@@ -31,12 +31,12 @@ static void pt_frame_leaf_get(void *ctx, paddr_t pa, unsigned level)
 {
 	(void)ctx;
 	(void)level;
-	frame_get(frame_of(pa));
+	frame_get(frame_head(frame_of(pa)));
 }
 
 static void pt_frame_leaf_put(void *ctx, paddr_t pa, unsigned level)
 {
-	struct frame *f = frame_of(pa);
+	struct frame *f = frame_head(frame_of(pa));
 
 	(void)ctx;
 	(void)level;

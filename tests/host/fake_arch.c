@@ -121,6 +121,8 @@ struct frame *frame_alloc(unsigned order, enum frame_type type)
 	f->refcount = 1;
 	f->type = (uint8_t)type;
 	f->order = (uint8_t)order;
+	for (uint64_t t = 1; t < (1ull << order); t++) /* as kernel/frame.c: frame_head */
+		f[t] = (struct frame){ .type = (uint8_t)type, .order = FRAME_ORDER_TAIL };
 	spin_init(&f->lock);
 	list_init(&f->link);
 out:
@@ -144,7 +146,8 @@ void frame_free(struct frame *f, unsigned order)
 		fake_nodes--;
 		memset(fake_mem + (i << PAGE_SHIFT), 0xdb, PAGE_SIZE); /* poison */
 	}
-	f->type = FRAME_FREE;
+	for (uint64_t t = 0; t < (1ull << order); t++)
+		f[t].type = FRAME_FREE;
 	fake_range_mark(i, 1ull << order, false);
 	fake_in_use -= 1ull << order;
 	pthread_mutex_unlock(&fake_lock);

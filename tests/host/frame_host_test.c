@@ -423,6 +423,23 @@ static bool alloc_zeroes_and_sets_metadata(void)
 	return blocks_match_initial();
 }
 
+/* frame_head finds the head from every frame of blocks of every order. */
+static bool head_of_every_frame(void)
+{
+	init_with(map_big);
+	for (unsigned order = 0; order <= FRAME_ORDER_MAX; order += 3) {
+		struct frame *f = frame_alloc(order, FRAME_USER), *g = frame_alloc(0, FRAME_USER);
+
+		T_ASSERT(f != NULL && g != NULL);
+		for (uint64_t i = 0; i < (1ull << order); i++)
+			T_ASSERT(frame_head(f + i) == f);
+		T_ASSERT(frame_head(g) == g);
+		frame_free(g, 0);
+		frame_free(f, order);
+	}
+	return blocks_match_initial();
+}
+
 /* A 1 GiB aligned region yields one block of the largest order, and it splits. */
 static bool largest_order_block_is_naturally_aligned(void)
 {
@@ -639,6 +656,7 @@ static const struct fake_test tests[] = {
 	{ "random_mixed_orders_shadow_model", random_mixed_orders_shadow_model },
 	{ "alloc_zeroes_and_sets_metadata", alloc_zeroes_and_sets_metadata },
 	{ "largest_order_block_is_naturally_aligned", largest_order_block_is_naturally_aligned },
+	{ "head_of_every_frame", head_of_every_frame },
 	{ "concurrent_threads_churn", concurrent_threads_churn },
 	{ "misuse_panics", misuse_panics },
 };

@@ -782,6 +782,36 @@ static void t_frame_refcounts(const void *arg)
 	frame_free(g, 9);
 }
 
+/*
+ * A huge leaf over an order-9 block, split by unmapping pages inside it: every small
+ * leaf holds its reference on the block's head (not on the tail frame it maps), and the
+ * block is freed whole when the last small leaf goes.
+ */
+static void t_frame_refcounts_split(const void *arg)
+{
+	struct pt_env e;
+	struct frame *g;
+	uint64_t H = TF->space_lo + SIZE_2M, free0 = frame_free_count(),
+		 nodes0 = fake_pt_nodes_in_use();
+
+	env_init(&e, TF, &pt_leaf_ops_frame);
+	g = frame_alloc(9, FRAME_USER);
+	T_ASSERT(g);
+	T_EQ(frame_head(frame_of(PA(frame_pa(g).v + 77 * PAGE_SIZE))), g);
+	T_EQ(env_map(&e, H, SIZE_2M, frame_pa(g), TF->rw), 0);
+	T_EQ(g->refcount, 2u);
+	frame_put(g); /* the table's leaf holds the only reference now */
+	T_EQ(env_unmap(&e, H + 5 * PAGE_SIZE, PAGE_SIZE), 0); /* split, then one leaf goes */
+	T_EQ(g->refcount, 511u);
+	T_EQ(env_unmap(&e, H, 5 * PAGE_SIZE), 0);
+	T_EQ(g->refcount, 506u);
+	T_EQ(env_unmap(&e, H + 6 * PAGE_SIZE, SIZE_2M - 6 * PAGE_SIZE), 0);
+	/* the last put freed the whole block, through its head */
+	T_EQ(frame_free_count(), free0 - (fake_pt_nodes_in_use() - nodes0));
+	T_ASSERT(env_fini(&e));
+	T_EQ(frame_free_count(), free0);
+}
+
 /* The fake physical addresses are not host pointers: dereferencing one faults. */
 static void t_fake_pa_is_not_a_pointer(const void *arg)
 {
@@ -861,6 +891,7 @@ static const struct test tests[] = {
 	{ "map_over_emptied_table", t_map_over_emptied_table, true },
 	{ "keep_root_entries", t_keep_root_entries, true },
 	{ "frame_refcounts", t_frame_refcounts, false },
+	{ "frame_refcounts_split", t_frame_refcounts_split, false },
 	{ "fake_pa_is_not_a_pointer", t_fake_pa_is_not_a_pointer, false },
 	{ "upper_half_is_canonical", t_upper_half_is_canonical, false },
 };

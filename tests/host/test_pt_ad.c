@@ -188,8 +188,8 @@ static void t_split_keeps_hw_bits(const void *arg)
 struct race {
 	struct pt_table *t;
 	uint64_t lo;
-	int stop;		  /* [a] */
-	uint8_t hit[RACE_PAGES];  /* [a] walker: set A/D on the page while it was mapped */
+	int stop;		    /* [a] */
+	uint8_t hit[RACE_PAGES];    /* [a] walker: set A/D on the page while it was mapped */
 	uint64_t *slot[RACE_PAGES]; /* the leaves, found before the race */
 };
 
