@@ -256,6 +256,13 @@ static uint64_t buddy_take(unsigned order)
 
 /* ---- the contract (frame.h) ---- */
 
+struct frame *frame_lookup(paddr_t pa)
+{
+	uint64_t pfn = pa.v >> PAGE_SHIFT;
+
+	return pfn_has_frame(pfn) ? frame_at(pfn) : NULL;
+}
+
 struct frame *frame_of(paddr_t pa)
 {
 	uint64_t pfn = pa.v >> PAGE_SHIFT;

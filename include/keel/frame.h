@@ -56,6 +56,11 @@ void frame_free(struct frame *f, unsigned order);
 
 /* Metadata <-> physical address. pa must be a frame the allocator manages. */
 struct frame *frame_of(paddr_t pa);
+/*
+ * The metadata of pa if the allocator has any (a frame in any state, reserved
+ * included), else NULL: device memory, or RAM outside the managed span.
+ */
+struct frame *frame_lookup(paddr_t pa);
 paddr_t frame_pa(const struct frame *f);
 /* Kernel pointer to a frame's bytes through the direct map. */
 static inline void *frame_kva(const struct frame *f)

@@ -11,6 +11,16 @@
 
 #include "vm_space.h"
 
+/*
+ * Only memory the frame allocator handed out can be pinned: it has the counts, and the
+ * direct map reaches it as ordinary RAM. Device memory (no metadata, or reserved
+ * frames: holes, firmware) cannot be used as a hypercall buffer.
+ */
+static bool vm_frame_pinnable(const struct frame *f)
+{
+	return f && f->type != FRAME_FREE && f->type != FRAME_RESERVED;
+}
+
 static void vm_pin_drop(struct vm_pin *pin, uint64_t count)
 {
 	for (uint64_t i = 0; i < count; i++) {
@@ -71,10 +81,16 @@ int vm_space_pin(struct vm_space *s, vaddr_t addr, uint64_t len, unsigned access
 	if (rc)
 		goto out_free;
 	for (; i < pin->page_count; i++) {
+		struct frame *f = NULL;
+
 		rc = vm_page_resolve(s, &c, first + (i << PAGE_SHIFT), access, &pin->page[i]);
+		if (!rc)
+			f = frame_lookup(pin->page[i]);
+		if (!rc && !vm_frame_pinnable(f))
+			rc = -EFAULT; /* device memory or a frame that is not in use */
 		if (rc)
 			break;
-		__atomic_fetch_add(&frame_of(pin->page[i])->pin_count, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&f->pin_count, 1, __ATOMIC_RELAXED);
 	}
 	if (rc)
 		vm_pin_drop(pin, i);

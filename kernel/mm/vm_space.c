@@ -14,9 +14,10 @@
 
 /* ---- Leaf references: only on frames the space allocated (VM_FRAME_DEMAND) */
 
+/* NULL (no metadata: device memory) is never a demand frame. */
 static bool vm_frame_is_demand(const struct frame *f)
 {
-	return (f->type == FRAME_USER || f->type == FRAME_GUEST_RAM) &&
+	return f && (f->type == FRAME_USER || f->type == FRAME_GUEST_RAM) &&
 	       (f->flags & VM_FRAME_DEMAND);
 }
 
@@ -31,7 +32,7 @@ static void vm_frame_release(struct frame *f)
 
 static void vm_leaf_get(void *ctx, paddr_t pa, unsigned level)
 {
-	struct frame *f = frame_of(pa);
+	struct frame *f = frame_lookup(pa);
 
 	(void)ctx;
 	(void)level;
@@ -41,7 +42,7 @@ static void vm_leaf_get(void *ctx, paddr_t pa, unsigned level)
 
 static void vm_leaf_put(void *ctx, paddr_t pa, unsigned level)
 {
-	struct frame *f = frame_of(pa);
+	struct frame *f = frame_lookup(pa);
 
 	(void)ctx;
 	(void)level;
@@ -329,8 +330,9 @@ int vm_space_map(struct vm_space *s, vaddr_t addr, uint64_t len, paddr_t pa, str
 
 /*
  * Looks at every leaf in [start, end) under c: returns the first frame with a pin, or
- * NULL, and sets *hole if some page in the window is unmapped. The kernel space has no
- * pins (and its MMIO leaves no struct frame): only holes are looked for there.
+ * NULL, and sets *hole if some page in the window is unmapped. Device memory has no
+ * struct frame and cannot be pinned; the kernel space has no pins at all: only holes
+ * are looked for there.
  */
 static struct frame *vm_find_pinned(const struct vm_space *s, struct pt_cursor *c, uint64_t start,
 				    uint64_t end, bool *hole)
@@ -347,9 +349,9 @@ static struct frame *vm_find_pinned(const struct vm_space *s, struct pt_cursor *
 		if (lo > pos)
 			*hole = true;
 		for (uint64_t va = lo; va < hi && s->kind != VM_SPACE_KERNEL; va += PAGE_SIZE) {
-			struct frame *f = frame_of(PA(it.pa.v + (va - it.va.v)));
+			struct frame *f = frame_lookup(PA(it.pa.v + (va - it.va.v)));
 
-			if (__atomic_load_n(&f->pin_count, __ATOMIC_SEQ_CST))
+			if (f && __atomic_load_n(&f->pin_count, __ATOMIC_SEQ_CST))
 				return f;
 		}
 		pos = hi;

@@ -9,8 +9,9 @@
  * Memory. The space holds a reference only on the frames its fault handler allocated
  * (demand paging); those are freed after the flush that removes their last mapping.
  * vm_space_map maps memory the caller owns: the caller keeps it until vm_space_unmap
- * returned (the flush is complete then). Every leaf must map RAM the frame allocator
- * manages (pins count in its struct frame); MMIO is not supported yet.
+ * returned (the flush is complete then). It may also map device memory (MMIO: give it
+ * an uncached prop), which has no struct frame: such leaves hold no reference and
+ * cannot be pinned.
  *
  * Context. Every operation but activate/deactivate opens a cursor and may wait for other
  * CPUs (overlapping cursors, TLB-flush acknowledgements, pins): call with interrupts
@@ -187,8 +188,8 @@ struct vm_pin {
  * (VM_ACCESS_*), or be in a demand region that allows it (it is faulted in). Raises
  * each page frame's pin_count under a cursor over the range, so an unmap or protect
  * cannot slip in between the check and the pin. Returns 0 (release with
- * vm_space_unpin), -EINVAL (empty, wraps, outside the space), -EFAULT (a page unmapped
- * or without the access: no pin held), -E2BIG (more than VM_PIN_PAGES_MAX pages) or
+ * vm_space_unpin), -EINVAL (empty, wraps, outside the space), -EFAULT (a page unmapped,
+ * without the access, or not RAM from the frame allocator, e.g. MMIO: no pin held), -E2BIG (more than VM_PIN_PAGES_MAX pages) or
  * -ENOMEM.
  */
 int vm_space_pin(struct vm_space *s, vaddr_t addr, uint64_t len, unsigned access,

@@ -51,6 +51,13 @@ paddr_t arch_kva_to_pa(const void *kva)
 	return PA(FAKE_PA_BASE + (uint64_t)(p - fake_mem));
 }
 
+struct frame *frame_lookup(paddr_t pa)
+{
+	uint64_t i = (pa.v - FAKE_PA_BASE) >> PAGE_SHIFT;
+
+	return pa.v >= FAKE_PA_BASE && i < FAKE_FRAME_COUNT ? &fake_frames[i] : NULL;
+}
+
 struct frame *frame_of(paddr_t pa)
 {
 	uint64_t i = (pa.v - FAKE_PA_BASE) >> PAGE_SHIFT;

@@ -588,6 +588,44 @@ static void t_map_caller_memory_huge_and_pin(const void *arg)
 }
 
 /* Teardown with mappings and demand frames left returns every frame. */
+/*
+ * Device memory (no struct frame) in a host and a guest space: map, query, protect,
+ * unmap with flushes, no reference taken, pinning refused with -EFAULT and the pages
+ * around it still pinnable. Before MMIO support every step looked up frame metadata
+ * that device memory does not have.
+ */
+static void t_mmio_map_unmap_no_pin(const void *arg)
+{
+	const enum vm_space_kind *k = arg;
+	struct pt_prop uc = prop_rw(*k), ro;
+	paddr_t mmio = T_PA(0xfee00000ull); /* far outside the fake RAM */
+	struct vm_pin pin;
+	struct frame *f;
+
+	uc.cache = PT_CACHE_UC;
+	up(*k);
+	T_EQ(frame_lookup(mmio), NULL);
+	T_EQ(vm_space_map(&S, VA(BASE), 4 * PG, mmio, uc), 0);
+	T_ASSERT(mapped(BASE) && mapped(BASE + 3 * PG));
+	T_EQ(vm_space_pin(&S, VA(BASE + PG + 8), 16, VM_ACCESS_READ, &pin), -EFAULT);
+	f = frame_alloc(0, k[0] == VM_SPACE_HOST_USER ? FRAME_USER : FRAME_GUEST_RAM);
+	T_ASSERT(f);
+	T_EQ(vm_space_map(&S, VA(BASE + 4 * PG), PG, frame_pa(f), prop_rw(*k)), 0);
+	/* a pin that reaches from RAM into device memory is refused whole */
+	T_EQ(vm_space_pin(&S, VA(BASE + 4 * PG - 8), 16, VM_ACCESS_READ, &pin), -EFAULT);
+	T_EQ(f->pin_count, 0u);
+	T_EQ(vm_space_pin(&S, VA(BASE + 4 * PG), 16, VM_ACCESS_READ, &pin), 0);
+	vm_space_unpin(&pin);
+	ro = prop_ro(*k);
+	ro.cache = PT_CACHE_UC;
+	T_EQ(vm_space_protect(&S, VA(BASE), 4 * PG, ro, 0), 0);
+	T_EQ(vm_space_unmap(&S, VA(BASE), 5 * PG, 0), 0);
+	T_ASSERT(!mapped(BASE) && !mapped(BASE + 4 * PG));
+	T_EQ(f->refcount, 1u); /* the space never took one on caller memory */
+	frame_free(f, 0);
+	T_ASSERT(down());
+}
+
 static void t_fini_returns_every_frame(const void *arg)
 {
 	(void)arg;
@@ -658,6 +696,8 @@ int main(void)
 	tap_run("pin_bad_ranges_einval", t_pin_bad_ranges_einval, NULL);
 	tap_run("pin_large_range", t_pin_large_range, NULL);
 	tap_run("map_caller_memory_huge_and_pin", t_map_caller_memory_huge_and_pin, NULL);
+	tap_run("mmio_map_unmap_no_pin_host", t_mmio_map_unmap_no_pin, &host);
+	tap_run("mmio_map_unmap_no_pin_ept", t_mmio_map_unmap_no_pin, &ept);
 	tap_run("fini_returns_every_frame", t_fini_returns_every_frame, NULL);
 	tap_run("every_frame_returned", t_every_frame_returned, NULL);
 	return tap_finish();
