@@ -132,7 +132,7 @@ clean:
 # (entered at its first byte, .bss included as zeros). The uapi header's #define lines
 # become a NASM include.
 GUEST_ASM    := $(wildcard guest/*.asm)
-GUEST_C64    := hello64=hello touch=touch smp=smp
+GUEST_C64    := hello64=hello touch=touch smp=smp release=release
 GUEST_C32    := hello32=hello
 guest_name    = $(firstword $(subst =, ,$(1)))
 guest_src     = $(lastword $(subst =, ,$(1)))

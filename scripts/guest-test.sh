@@ -9,7 +9,7 @@
 #
 #   guest-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS] [--no-penryn]
 #
-# With --cpus 1 the 16 vCPUs share one CPU (preemption-timer slices); with 2 or more
+# With --cpus 1 the 18 vCPUs share one CPU (preemption-timer slices); with 2 or more
 # the log must show vCPUs in guest mode on several CPUs at once. Unless --no-penryn, a
 # second boot on a CPU model with VMX but no EPT checks the preflight's explanation.
 set -euo pipefail
@@ -67,12 +67,12 @@ check_re() { # check_re "what" "extended regex expected in the serial log"
 }
 check "Keel ends normally after the guests" "KEEL-DONE"
 check "VMXON on every CPU" "vmx: VMX on, $cpus CPUs in VMX root operation"
-check "every good guest was built" "vmm: running 16 vCPU(s) of 14 guest(s) on $cpus CPU(s)"
+check "every good guest was built" "vmm: running 18 vCPU(s) of 15 guest(s) on $cpus CPU(s)"
 # Refused descriptions and images: a reason each, the rest still runs.
 check "a missing module is refused" "vmm: guest missing not started: no Multiboot module named 'nosuch'"
 check_re "a truncated ELF is refused with the field at fault" "^vmm: guest cut not started: ELF"
 check "an ELF64 image with mode=32 is refused" "vmm: guest clash not started: mode=32 does not match the ELF64 image"
-check "an unknown key is refused" "vmm: guest #16 not started: unknown key"
+check "an unknown key is refused" "vmm: guest #17 not started: unknown key"
 # The well-behaved guests: their own checks and their exit status.
 check "hello (NASM): UART, console_write, CPUID, NOP round trips" "[hello] hello: all checks passed"
 check "hello exits 7 through the exit hypercall" "guest hello: exited with status 7"
@@ -95,12 +95,15 @@ check "exc exits 0" "guest exc: exited with status 0"
 check "efault: wild console_write buffers get -EFAULT" "[efault] efault: 3 wild console_write buffers got -EFAULT"
 check "efault exits 0 through port 0xF4" "guest efault: exited with status 0"
 check "populate=eager: the guest's TAP checks still pass" "[eager] # passed 18 failed 0"
+check "release: a released page comes back zeroed; bad ranges get -EINVAL" "[release] ok 2 - it reads back as a fresh zero page (zero)"
+check "release: the other vCPU sees the zero page after the release (TLB shootdown)" "[release] ok 8 - vCPU 1 reads the new zero page after the release (0x0;"
+check "release: all TAP checks pass, exits 0" "guest release: exited with status 0"
 # The misbehaving guests end alone, each with its reason.
 check_re "triple: killed by its triple fault" "^guest triple: ended: triple fault at RIP 0x"
 check "wild: killed for writing above its RAM" "guest wild: ended: write at GPA 0x20000000 outside guest RAM [0, 0x400000)"
 check "spin: killed by limit=300" "guest spin: ended: time limit of 300 ms reached"
 # The summary table: one row per guest, with state, status and exits by reason.
-check "the summary lists the 14 guests" "guest summary (14 guests):"
+check "the summary lists the 15 guests" "guest summary (15 guests):"
 check_re "summary: hello exited 7 with its VMCALL count" "^  hello +long +exited +7 .*VMCALL=20003"
 check_re "summary: real runs in real mode" "^  real +real +exited +33 "
 check_re "summary: hello32 runs in 32-bit mode" "^  hello32 +32-bit +exited +0 "

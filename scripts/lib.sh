@@ -139,7 +139,7 @@ demo_guests() {
 	KEEL_DEMO_MODULES=""
 	for m in hello.bin:hello hello64.elf:hello64 hello32.elf:hello32 real.bin:real realexc.bin:realexc \
 		touch.elf:touch smp.elf:smp timer.bin:timer exc.bin:exc efault.bin:efault \
-		triple.bin:triple wild.bin:wild spin.bin:spin; do
+		triple.bin:triple wild.bin:wild spin.bin:spin release.elf:release; do
 		[ -f "$g/${m%%:*}" ] || die "missing $g/${m%%:*}: run 'make guests'"
 		KEEL_DEMO_MODULES+="${KEEL_DEMO_MODULES:+,}$g/$m"
 	done
@@ -149,5 +149,5 @@ demo_guests() {
 	KEEL_DEMO_CMDLINE+=" guest=touch,image=touch,mem=32M,arg=8 guest=smp,image=smp,vcpus=3"
 	KEEL_DEMO_CMDLINE+=" guest=timer,image=timer,limit=5000 guest=exc,image=exc guest=efault,image=efault"
 	KEEL_DEMO_CMDLINE+=" guest=triple,image=triple guest=wild,image=wild"
-	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300"
+	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300 guest=release,image=release,vcpus=2"
 }

@@ -222,6 +222,21 @@ static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 	return err ? -EFAULT : (int64_t)len;
 }
 
+/*
+ * Unmaps guest RAM [gpa, gpa + len) from the EPT space; the demand frames go back to the
+ * allocator after every CPU running the guest flushed (vm_space_unmap). A page pinned by
+ * another vCPU's hypercall makes the caller retry (-EBUSY: the VMCALL runs again), so
+ * no CPU spins on a pin while it could run another vCPU.
+ */
+static int64_t hc_mem_release(struct vcpu *v, uint64_t gpa, uint64_t len)
+{
+	struct guest *g = v->guest;
+
+	if (!len || !IS_ALIGNED(gpa | len, PAGE_SIZE) || gpa >= g->mem || len > g->mem - gpa)
+		return -EINVAL;
+	return vm_space_unmap(&g->space, VA(gpa), len, VM_NOWAIT);
+}
+
 static enum exit_action exit_vmcall(struct vcpu *v)
 {
 	struct vcpu_regs *r = &v->regs;
@@ -248,6 +263,11 @@ static enum exit_action exit_vmcall(struct vcpu *v)
 		break;
 	case KEEL_HC_TIMER_SET:
 		ret = hc_timer_set(v, a0, a1);
+		break;
+	case KEEL_HC_MEM_RELEASE:
+		ret = hc_mem_release(v, a0, a1);
+		if (ret == -EBUSY)
+			return EXIT_YIELD; /* a page is pinned: retry the VMCALL later */
 		break;
 	default:
 		ret = -ENOSYS;

@@ -47,7 +47,7 @@ struct vcpu {
 	cpumask_t ran_on;			/* [o] CPUs that ran it */
 	uint64_t exit_count[EXIT_REASON_COUNT]; /* [o] */
 	uint64_t exit_total, hypercall_count;	/* [o] */
-	uint64_t slices, migrations;		/* [o] */
+	uint64_t slices, migrations, yields;	/* [o] yields: EXIT_YIELD retries */
 	uint64_t timer_deadline;		/* [o] TSC of the virtual timer, 0: off */
 	unsigned timer_vector;			/* [o] its vector */
 	int irq_pending;			/* [o] vector waiting for injection, or -1 */
@@ -100,6 +100,9 @@ enum exit_action {
 	EXIT_HALT,   /* this vCPU stops for good (HLT with nothing that could wake it) */
 	EXIT_BLOCK,  /* HLT until the virtual timer fires (v->wake_at) */
 	EXIT_STOP,   /* the guest has ended (guest_exit / guest_kill was called) */
+	/* the exiting instruction must be retried later (RIP not advanced): the CPU goes
+	 * to another vCPU if one waits, else enters this one again */
+	EXIT_YIELD,
 };
 
 typedef enum exit_action (*exit_handler_fn)(struct vcpu *v);

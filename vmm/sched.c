@@ -339,6 +339,14 @@ static enum stint_end vcpu_run(struct vcpu *v)
 			end = STINT_HALTED;
 			break;
 		}
+		if (a == EXIT_YIELD) {
+			v->yields++;
+			if (sched_others_waiting(rdtsc())) {
+				end = STINT_REQUEUE;
+				break;
+			}
+			arch_cpu_relax();
+		}
 		if (a == EXIT_BLOCK && g->deadline)
 			v->wake_at = MIN(v->wake_at, g->deadline); /* limit= holds while blocked */
 		if (a == EXIT_BLOCK && !vcpu_wait_here(v, &asleep)) {

@@ -60,6 +60,15 @@ static inline long keel_guest_pages(void)
 	return keel_hypercall(KEEL_HC_GUEST_PAGES, 0, 0, 0);
 }
 
+/*
+ * Gives the 4 KiB-aligned guest RAM [gpa, gpa + len) back to Keel: the old contents are
+ * gone, a later touch maps fresh zeroed pages. Returns 0 or a negative errno.
+ */
+static inline long keel_mem_release(uintptr_t gpa, unsigned long len)
+{
+	return keel_hypercall(KEEL_HC_MEM_RELEASE, gpa, len, 0);
+}
+
 /* The calling vCPU's index, or a negative errno. */
 static inline long keel_vcpu_id(void)
 {

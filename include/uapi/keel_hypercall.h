@@ -22,7 +22,14 @@
  * soon as RFLAGS.IF = 1 and nothing blocks it; HLT with IF = 1 waits for it. -> 0, or
  * -EINVAL for a bad vector or a delay over 60 s. */
 #define KEEL_HC_TIMER_SET 5
-#define KEEL_HC_COUNT 6
+/* rdi = gpa, rsi = length, both 4 KiB-aligned, inside guest RAM: gives those pages back.
+ * Their contents are gone; a later touch maps fresh zeroed pages (counted again by
+ * KEEL_HC_GUEST_PAGES). Returns once no vCPU can still reach the old pages. While a
+ * hypercall of another vCPU uses one of them, the caller waits (its VMCALL is retried;
+ * the CPU runs other vCPUs meanwhile). -> 0, -EINVAL (unaligned, empty, outside RAM) or
+ * -ENOMEM. */
+#define KEEL_HC_MEM_RELEASE 6
+#define KEEL_HC_COUNT 7
 
 #define KEEL_HC_CONSOLE_MAX 4096
 
