@@ -78,8 +78,9 @@ static bool low_memory_free(uint64_t start, uint64_t end)
 }
 
 /* Copies the trampoline to TRAMP_PA and builds its page tables: the low 2 MiB identity
- * mapped (one 2 MiB leaf, for the trampoline itself) and the kernel's upper half
- * (PML4 entries 256-511 shared with the live tables). Returns its data block. */
+ * mapped (one 2 MiB leaf, for the trampoline itself) and the kernel's upper half (PML4
+ * entries 256-511 copied from the kernel table, which never changes them after
+ * kmap_init: kmap.h). Returns its data block. */
 static struct trampoline_data *trampoline_install(void)
 {
 	size_t size = (uintptr_t)trampoline_end - (uintptr_t)trampoline_start;
