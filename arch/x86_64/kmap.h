@@ -17,6 +17,14 @@
  * anything copies them, and the table keeps its root entries (keep_root_entries: an
  * unmap empties the node under a root entry instead of clearing the entry). So a new
  * mapping anywhere in the upper half is seen by every space, old ones included.
+ *
+ * CPUs coming online. The flushes of this table go to the online CPUs; a CPU starting
+ * up uses the table before it is online. So no flush of this table is dispatched while
+ * a CPU comes online: the start-up code closes the bring-up gate before the AP runs its
+ * first instruction and opens it once the AP is online (tlb_cpu_bringup_begin/end in
+ * kernel/mm/tlb.h); an edit made meanwhile waits in its flush, with interrupts as its
+ * caller left them (enabled, vm_space.h), serving cross-CPU calls. Code that runs on a
+ * CPU before it is online must not edit this table.
  */
 extern struct vm_space kernel_space;
 
