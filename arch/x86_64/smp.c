@@ -23,6 +23,7 @@
 #include <keel/smp.h>
 #include <keel/string.h>
 #include <keel/time.h>
+#include <mm/tlb.h>
 
 CMDLINE_OPT(cpus, "cpus", CMDLINE_INT, 1, MAX_CPUS,
 	    "CPUs the machine has (the SMP tests check that all came online)");
@@ -78,8 +79,9 @@ static bool low_memory_free(uint64_t start, uint64_t end)
 }
 
 /* Copies the trampoline to TRAMP_PA and builds its page tables: the low 2 MiB identity
- * mapped (one 2 MiB leaf, for the trampoline itself) and the kernel's upper half
- * (PML4 entries 256-511 shared with the live tables). Returns its data block. */
+ * mapped (one 2 MiB leaf, for the trampoline itself) and the kernel's upper half (PML4
+ * entries 256-511 copied from the kernel table, which never changes them after
+ * kmap_init: kmap.h). Returns its data block. */
 static struct trampoline_data *trampoline_install(void)
 {
 	size_t size = (uintptr_t)trampoline_end - (uintptr_t)trampoline_start;
@@ -108,22 +110,31 @@ static struct trampoline_data *trampoline_install(void)
 	return td;
 }
 
-/* Waits up to ms for *flag to become true; polls in 100 us steps, so it is bounded
- * even if the clock were not calibrated. */
+/* Waits up to ms for *flag to become true (acquire: what the AP did before setting it
+ * is visible after); polls in 100 us steps, so it is bounded even if the clock were not
+ * calibrated. Serves this CPU's cross-calls meanwhile, as any wait for another CPU must
+ * (kernel/README.md). */
 static bool wait_flag(volatile bool *flag, unsigned ms)
 {
 	for (unsigned i = 0; i < ms * 10; i++) {
-		if (*flag)
+		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
 			return true;
+		smp_call_poll();
 		udelay(100);
 	}
-	return *flag;
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 /*
  * Starts one AP as cpus[idx]: INIT, 10 ms, SIPI, 200 us, SIPI, 200 us (SDM Vol 3A
  * 9.4.4.1 "Typical BSP Initialization Sequence"; a second SIPI is ignored by an AP
  * that already left wait-for-SIPI), then waits for it to mark itself online.
+ *
+ * The kernel table must not be flushed while the AP comes online: from the trampoline
+ * on the AP walks it (and caches translations and paging-structure entries), but
+ * kernel-table flushes reach online CPUs only. So the bring-up gate (kernel/mm/tlb.h)
+ * is closed from before the first SIPI until the AP is online, or parked again; edits
+ * on other CPUs meanwhile wait in their flush (the reasoning is in kernel/mm/tlb.c).
  */
 static bool ap_start(unsigned idx, uint32_t apic_id, struct trampoline_data *td,
 		     struct frame **stack)
@@ -142,16 +153,20 @@ static bool ap_start(unsigned idx, uint32_t apic_id, struct trampoline_data *td,
 
 	apic_send_init(apic_id);
 	udelay(10000);
+	tlb_cpu_bringup_begin();
 	for (int i = 0; i < 2; i++) {
 		apic_send_sipi(apic_id, (uint8_t)(TRAMP_PA >> PAGE_SHIFT));
 		udelay(200);
 	}
 	if (wait_flag(&c->online, AP_START_TIMEOUT_MS)) {
-		*stack = NULL; /* now owned by the CPU */
+		tlb_cpu_bringup_end(); /* it is online: kernel-table flushes reach it */
+		*stack = NULL;	       /* now owned by the CPU */
 		return true;
 	}
-	/* Park it again so it cannot run the trampoline later with another CPU's data. */
+	/* Park it again so it cannot run the trampoline later with another CPU's data
+	 * (nor use the kernel table: it stays out of every flush). */
 	apic_send_init(apic_id);
+	tlb_cpu_bringup_end();
 	printk(KERN_ERR "smp: CPU with APIC ID %u did not come up within %u ms (%s); left out\n",
 	       apic_id, AP_START_TIMEOUT_MS,
 	       td->alive ? "reached long mode, not ap_main's end" : "never reached long mode");
@@ -162,7 +177,10 @@ static bool ap_start(unsigned idx, uint32_t apic_id, struct trampoline_data *td,
 __noreturn void ap_main(struct cpu *c)
 {
 	/* PCID 0 in CR3 before CR4 (CR4.PCIDE can only be set with CR3[11:0] = 0, SDM
-	 * Vol 3A 4.10.1); the upper half is the same in both tables, so this runs on. */
+	 * Vol 3A 4.10.1); the upper half is the same in both tables, so this runs on.
+	 * Setting CR4.PGE (clear in the trampoline) also drops every TLB and
+	 * paging-structure-cache entry (4.10.4.1). Kernel-table flushes reach this CPU
+	 * only once it is online; the bring-up gate (ap_start) covers the time until. */
 	write_cr3(kernel_cr3 & PTE_ADDR);
 	write_cr4(bsp_cr4);
 	wrmsr(MSR_PAT, bsp_pat);

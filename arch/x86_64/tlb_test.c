@@ -3,7 +3,8 @@
  * host spaces with their own PCIDs switched without flushing, flushes of a space that
  * is not the current one (INVPCID individual-address, or a stale mark that makes the
  * next load flush), the lazy flush of a CPU that missed a dispatch, and edits of the
- * kernel table reaching every CPU. Each test checks what a CPU reads through its TLB:
+ * kernel table reaching every CPU, and the gate that keeps kernel-table flushes and
+ * CPU bring-up apart. Each test checks what a CPU reads through its TLB:
  * with a missing flush the emulators keep the old translation and the test fails.
  * Run with pcid=off and pcid=noinvpcid too (ktest.sh --cmdline) for the fallbacks.
  */
@@ -13,6 +14,7 @@
 #include <keel/frame.h>
 #include <keel/ktest.h>
 #include <keel/smp.h>
+#include <keel/time.h>
 #include <mm/tlb.h>
 #include <mm/vm_space.h>
 
@@ -255,4 +257,128 @@ KTEST(tlb_kernel_table_edit_reaches_every_cpu)
 	}
 	KT_ASSERT_EQ(ranges, 2 * n); /* two single-page dispatches, on every CPU */
 	KT_ASSERT_EQ(full, n);	     /* the window's nodes went: one full flush per CPU */
+}
+
+/* ---- the bring-up gate (tlb.h): kernel-table flushes vs a CPU coming online */
+
+#define GATE_WAIT_NS (2 * NSEC_PER_SEC) /* bounds the waits: a broken gate fails, not hangs */
+
+/* A kernel-table unmap run by another CPU as idle work (interrupts on, as the rule asks). */
+struct gate_edit {
+	uint64_t va;
+	int err;
+	uint32_t done; /* [a] */
+};
+
+static void gate_edit_unmap(void *arg)
+{
+	struct gate_edit *e = arg;
+	e->err = vm_space_unmap(&kernel_space, VA(e->va), PAGE_SIZE, 0);
+	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
+}
+
+static bool gate_edit_done(struct gate_edit *e)
+{
+	return __atomic_load_n(&e->done, __ATOMIC_ACQUIRE);
+}
+
+static void gate_edit_wait(struct gate_edit *e)
+{
+	uint64_t t0 = time_ns();
+	while (!gate_edit_done(e) && time_ns() - t0 < GATE_WAIT_NS)
+		arch_cpu_relax();
+}
+
+/* Frees the page once the unmap is done; a failed test leaves it mapped (and leaks). */
+static void gate_edit_free(struct gate_edit *e, struct frame *f)
+{
+	if (gate_edit_done(e) && e->err == 0)
+		frame_free(f, 0);
+}
+
+/*
+ * No CPU can be re-onlined, so these tests close the gate exactly as ap_start does,
+ * without starting a CPU. While it is closed, CPU 1's kernel-table unmap must wait in
+ * its flush (it cannot return); once it opens, the unmap completes and its flush
+ * reaches CPU 1, which had the page cached.
+ */
+KTEST(tlb_kernel_flush_waits_while_cpu_comes_online)
+{
+	if (smp_cpu_online_count() < 2)
+		KT_SKIP("needs 2 CPUs");
+	struct frame *f = frame_alloc(0, FRAME_KERNEL);
+	KT_ASSERT(f);
+	*(volatile uint64_t *)frame_kva(f) = 0xC2;
+	struct remote r = { .kva = KTEST_VA };
+	static struct gate_edit e; /* static: CPU 1 may still write it after a failed test */
+	e = (struct gate_edit){ .va = KTEST_VA };
+	int map = vm_space_map(&kernel_space, VA(KTEST_VA), PAGE_SIZE, frame_pa(f), KERNEL_RW);
+	uint64_t before = read_on(1, &r);
+	uint64_t waits = tlb_bringup_wait_count();
+
+	tlb_cpu_bringup_begin();
+	int posted = smp_run_idle_work(1, gate_edit_unmap, &e);
+	uint64_t t0 = time_ns();
+	while (posted == 0 && tlb_bringup_wait_count() == waits && !gate_edit_done(&e) &&
+	       time_ns() - t0 < GATE_WAIT_NS)
+		arch_cpu_relax();
+	bool waited = tlb_bringup_wait_count() > waits;
+	bool done_while_closed = gate_edit_done(&e);
+	tlb_cpu_bringup_end();
+
+	gate_edit_wait(&e);
+	uint64_t after = read_on(1, &r);
+	gate_edit_free(&e, f);
+	KT_ASSERT_EQ(map, 0);
+	KT_ASSERT_EQ(before, 0xC2);
+	KT_ASSERT_EQ(posted, 0);
+	KT_ASSERT(waited);
+	KT_ASSERT(!done_while_closed);
+	KT_ASSERT(gate_edit_done(&e));
+	KT_ASSERT_EQ(e.err, 0);
+	KT_ASSERT_EQ(after, ~0ull);
+}
+
+/*
+ * Closing the gate waits for a kernel-table flush already in flight, and serves this
+ * CPU's calls meanwhile: CPU 1's unmap is dispatched while CPU 0 has interrupts off, so
+ * it waits for CPU 0's acknowledgement; bring-up on CPU 0 must run that flush request
+ * itself (else both wait forever) and return only once the dispatch is over.
+ */
+KTEST(tlb_cpu_bringup_waits_for_kernel_flush_in_flight)
+{
+	if (smp_cpu_online_count() < 2)
+		KT_SKIP("needs 2 CPUs");
+	struct frame *f = frame_alloc(0, FRAME_KERNEL);
+	KT_ASSERT(f);
+	static struct gate_edit e; /* static: CPU 1 may still write it after a failed test */
+	e = (struct gate_edit){ .va = KTEST_VA };
+	struct vm_space *k = &kernel_space;
+	int map = vm_space_map(k, VA(KTEST_VA), PAGE_SIZE, frame_pa(f), KERNEL_RW);
+
+	unsigned long flags = arch_irq_save();
+	uint64_t dispatches = __atomic_load_n(&k->stats.dispatch_count, __ATOMIC_RELAXED);
+	uint64_t calls = __atomic_load_n(&k->stats.call_count, __ATOMIC_RELAXED);
+	int posted = smp_run_idle_work(1, gate_edit_unmap, &e);
+	uint64_t t0 = time_ns();
+	while (posted == 0 &&
+	       __atomic_load_n(&k->stats.dispatch_count, __ATOMIC_RELAXED) == dispatches &&
+	       time_ns() - t0 < GATE_WAIT_NS)
+		arch_cpu_relax();
+	bool in_flight = __atomic_load_n(&k->stats.dispatch_count, __ATOMIC_RELAXED) > dispatches;
+	bool acked_before = __atomic_load_n(&k->stats.call_count, __ATOMIC_RELAXED) > calls;
+	tlb_cpu_bringup_begin();
+	bool acked_after = __atomic_load_n(&k->stats.call_count, __ATOMIC_RELAXED) > calls;
+	tlb_cpu_bringup_end();
+	arch_irq_restore(flags);
+
+	gate_edit_wait(&e);
+	gate_edit_free(&e, f);
+	KT_ASSERT_EQ(map, 0);
+	KT_ASSERT_EQ(posted, 0);
+	KT_ASSERT(in_flight);
+	KT_ASSERT(!acked_before); /* CPU 1 was waiting for this CPU */
+	KT_ASSERT(acked_after);	  /* begin returned after the dispatch was over */
+	KT_ASSERT(gate_edit_done(&e));
+	KT_ASSERT_EQ(e.err, 0);
 }

@@ -26,7 +26,6 @@
  */
 #include <arch/x86.h>
 #include <keel/check.h>
-#include <keel/string.h>
 
 #include "kmap.h"
 
@@ -91,16 +90,27 @@ static bool pcid_take_stale(uint64_t tag)
 
 /*
  * A host space's root holds the user half (entries 0-255, edited by the engine through
- * pt_format_x86_64_user) and, copied here, the kernel half (256-511) of the kernel table
- * (kmap.c). The kernel's top-level entries never change once the APs run, so one copy
- * stays valid.
+ * pt_format_x86_64_user) and the kernel half (256-511): the kernel table's entries,
+ * copied when the space is first loaded (vm_space_init has no arch hook to do it
+ * earlier). Those entries are fixed from kmap_init on (kmap.h: each points to a level-3
+ * node the kernel table keeps), so the one copy stays right for the space's whole life,
+ * whatever the kernel maps later. Entry 511 is stored last (release) and tested first:
+ * a root whose 511 is set is shared whole, even if two CPUs load a fresh space at once
+ * (both store the same values).
  */
 static void share_kernel_half(struct vm_space *s)
 {
 	uint64_t *root = pa_to_kva(vm_space_root_pa(s));
 	const uint64_t *kernel = kmap_root();
-	if (root[511] != kernel[511])
-		memcpy(&root[256], &kernel[256], 256 * sizeof(uint64_t));
+	const unsigned last = KMAP_ROOT_END - 1;
+	if (__atomic_load_n(&root[last], __ATOMIC_ACQUIRE))
+		return;
+	for (unsigned i = KMAP_ROOT_FIRST; i < last; i++) {
+		CHECK(kmap_root_entry_is_table(i)); /* kmap_init filled them all */
+		__atomic_store_n(&root[i], kernel[i], __ATOMIC_RELAXED);
+	}
+	CHECK(kmap_root_entry_is_table(last));
+	__atomic_store_n(&root[last], kernel[last], __ATOMIC_RELEASE);
 }
 
 struct ept_flush_caps ept_flush_caps;

@@ -14,7 +14,8 @@
  *     only after all acknowledgements.
  * The kernel table (VM_SPACE_KERNEL) is "run" by every online CPU: its flushes go to
  * all of them, per page (INVLPG also drops global entries of that page under every
- * PCID) or in full (global entries included), never lazily.
+ * PCID) or in full (global entries included), never lazily. They are not dispatched
+ * while a CPU comes online (tlb_cpu_bringup_begin/end below).
  * Host and kernel spaces flush the recorded ranges page by page up to
  * tlb_flush_pages_max pages, else everything; guest EPT spaces always flush everything
  * (INVEPT has no per-address form); the kernel table flushes everything when the batch
@@ -102,6 +103,21 @@ void tlb_batch_init(struct pt_flush_batch *b, struct vm_space *s);
  * Records the generation as synced. Never waits; any interrupt state.
  */
 void tlb_activate(struct vm_space *s);
+
+/*
+ * CPU bring-up (arch start-up code): begin before the starting CPU runs its first
+ * instruction (before the Startup IPI), end once it is online (smp_mark_online done).
+ * In between no kernel-table flush is dispatched: one that comes waits, serving its
+ * CPU's cross-calls, so that no dispatch skips a CPU that already walks the kernel
+ * table but is not a target yet (the reasoning is in tlb.c, "The bring-up gate").
+ * begin waits for the dispatches in flight, serving this CPU's cross-calls; it takes no
+ * lock and may be called with interrupts disabled. One bring-up at a time; the starting
+ * CPU must not edit the kernel table before it is online.
+ */
+void tlb_cpu_bringup_begin(void);
+void tlb_cpu_bringup_end(void);
+/* Statistics for tests: kernel-table dispatches that waited for a bring-up. */
+uint64_t tlb_bringup_wait_count(void);
 
 /*
  * For vm_space_fini, before the table is freed: every CPU that may cache s (running it

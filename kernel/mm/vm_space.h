@@ -35,7 +35,9 @@ enum vm_space_kind {
 	/*
 	 * The kernel's own table (arch/x86_64/kmap.c): both halves, shared by every CPU,
 	 * global leaves, no tag, no leaf references. Its flushes go to every online CPU
-	 * (tlb.c); it is never activated nor finished.
+	 * and wait while a CPU comes online (tlb.c, the bring-up gate); it is never
+	 * activated nor finished. Its upper-half root entries never change after
+	 * kmap_init (host spaces copy them once; arch/x86_64/kmap.h).
 	 */
 	VM_SPACE_KERNEL,
 };
