@@ -277,7 +277,7 @@ paddr_t frame_pa(const struct frame *f)
 	return PA(frame_pfn(f) << PAGE_SHIFT);
 }
 
-struct frame *frame_alloc(unsigned order, enum frame_type type)
+struct frame *frame_alloc_raw(unsigned order, enum frame_type type)
 {
 	unsigned long irq;
 	uint64_t pfn;
@@ -309,7 +309,15 @@ struct frame *frame_alloc(unsigned order, enum frame_type type)
 	f->pin_count = 0;
 	spin_init(&f->lock);
 	list_init(&f->link);
-	memset(frame_kva(f), 0, PAGE_SIZE << order);
+	return f;
+}
+
+struct frame *frame_alloc(unsigned order, enum frame_type type)
+{
+	struct frame *f = frame_alloc_raw(order, type);
+
+	if (f)
+		memset(frame_kva(f), 0, PAGE_SIZE << order);
 	return f;
 }
 

@@ -51,6 +51,12 @@ struct frame {
  * May be called with interrupts disabled; never sleeps.
  */
 struct frame *frame_alloc(unsigned order, enum frame_type type) __must_check;
+/*
+ * frame_alloc without zeroing: the bytes are whatever the block held last. For callers
+ * that write every byte before anyone reads one (a page-table node filled before it
+ * is published).
+ */
+struct frame *frame_alloc_raw(unsigned order, enum frame_type type) __must_check;
 /* Returns a block from frame_alloc to the allocator (refcount must be 0 or 1). */
 void frame_free(struct frame *f, unsigned order);
 

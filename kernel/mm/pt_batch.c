@@ -9,10 +9,8 @@
 #include "epoch.h"
 #include "pt_internal.h"
 
-struct frame *pt_node_alloc(unsigned level)
+static struct frame *pt_node_init(struct frame *n, unsigned level)
 {
-	struct frame *n = frame_alloc(0, FRAME_PT_NODE);
-
 	if (!n)
 		return NULL;
 	spin_init(&n->lock);
@@ -20,6 +18,16 @@ struct frame *pt_node_alloc(unsigned level)
 	n->priv = level;
 	list_init(&n->link);
 	return n;
+}
+
+struct frame *pt_node_alloc(unsigned level)
+{
+	return pt_node_init(frame_alloc(0, FRAME_PT_NODE), level);
+}
+
+struct frame *pt_node_alloc_raw(unsigned level)
+{
+	return pt_node_init(frame_alloc_raw(0, FRAME_PT_NODE), level);
 }
 
 void pt_node_free_unpublished(struct frame *n)

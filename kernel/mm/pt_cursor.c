@@ -233,11 +233,7 @@ static bool pt_subtree_has_leaf(const struct pt_cursor *c, const struct pt_entry
 	return false;
 }
 
-/*
- * Writes the leaf raw at level L below the absent entry at c->level, creating the
- * missing nodes (allocated first). Returns 0 or -ENOMEM (nothing changed).
- */
-static int pt_map_new_path(struct pt_cursor *c, unsigned L, uint64_t raw)
+int pt_map_new_path(struct pt_cursor *c, unsigned L, uint64_t raw)
 {
 	const struct pt_format *f = c->fmt;
 	unsigned top = c->level;
@@ -342,7 +338,18 @@ static int pt_map_run(struct pt_cursor *c, uint64_t len, paddr_t pa, struct pt_p
 
 	while (done < len) {
 		uint64_t s = pt_best_size(c->fmt, c->va, PA(pa.v + done), len - done);
-		int err = pt_cursor_map(c, PA(pa.v + done), s, prop);
+		int err = 0;
+
+		if (s == PAGE_SIZE) {
+			uint64_t n = pt_map_node(c, PA(pa.v + done), len - done, prop, &err);
+
+			if (err)
+				return err;
+			done += n;
+			if (n)
+				continue;
+		}
+		err = pt_cursor_map(c, PA(pa.v + done), s, prop);
 
 		if (err)
 			return err;

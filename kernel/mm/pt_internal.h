@@ -129,6 +129,8 @@ enum pt_dfs_event pt_dfs_next(struct pt_dfs *it);
 
 /* A zeroed level-`level` node with an initialised, unlocked lock, or NULL. */
 struct frame *pt_node_alloc(unsigned level);
+/* The same with undefined entries: the caller writes all of them before publishing. */
+struct frame *pt_node_alloc_raw(unsigned level);
 /* Frees a node that was never published. */
 void pt_node_free_unpublished(struct frame *n);
 void pt_batch_add_range(struct pt_flush_batch *b, const struct pt_format *f, uint64_t lo,
@@ -190,6 +192,20 @@ bool pt_query_fast(struct pt_cursor *c, struct pt_item *out);
  * position moves past them.
  */
 uint64_t pt_map_fill(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_prop prop);
+/*
+ * Writes the entry raw (a leaf, or a table pointer to an unpublished node) at level L
+ * below the absent entry at c->level, creating the missing nodes between (allocated
+ * first), and leaves the path at level L. Returns 0 or -ENOMEM (nothing changed).
+ */
+int pt_map_new_path(struct pt_cursor *c, unsigned L, uint64_t raw) __must_check;
+/*
+ * map_range's path for a whole level-1 node of 4 KiB leaves: when the position starts
+ * a level-1 span that is not there yet and len covers it, fills a new node with every
+ * leaf before publishing it (no entry of it is ever seen empty or half-written by a
+ * walker). Returns the bytes mapped (0: not applicable, nothing done) and sets *err on
+ * -ENOMEM (nothing changed). The caller checked the window is empty.
+ */
+uint64_t pt_map_node(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_prop prop, int *err);
 /*
  * Removes every leaf of the level-1 node path[1] from the position to limit (or the
  * node's end), recording flushes and deferring references; moves past them.

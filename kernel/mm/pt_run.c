@@ -8,6 +8,7 @@
  * Knows no format bits and no TLB instruction.
  */
 #include <keel/errno.h>
+#include <keel/string.h>
 
 #include "pt_internal.h"
 
@@ -195,6 +196,44 @@ uint64_t pt_map_fill(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_pr
 		pt_leaf_get(c->table, PA(pa.v + (j << PAGE_SHIFT)), 1);
 	pt_cursor_seek(c, va + (i << PAGE_SHIFT));
 	return i << PAGE_SHIFT;
+}
+
+uint64_t pt_map_node(struct pt_cursor *c, paddr_t pa, uint64_t len, struct pt_prop prop, int *err)
+{
+	const struct pt_format *f = c->fmt;
+	uint64_t span = pt_span(f, 1), count = span >> PAGE_SHIFT, raw, *ents;
+	struct pt_entry e;
+	struct frame *n;
+
+	if (!pt_has_step(f) || f->levels < 2 || !IS_ALIGNED(c->va, span) || len < span ||
+	    c->end - c->va < span || pt_pages_from(f, pa) < count)
+		return 0;
+	pt_cursor_descend(c, &e);
+	if (e.kind != PT_ENTRY_ABSENT || c->level < 2 || pt_encode_entry(c, pa, prop, 1, &raw))
+		return 0;
+	n = pt_node_alloc_raw(1);
+	if (!n) {
+		*err = -ENOMEM;
+		return 0;
+	}
+	/* unpublished: plain stores, every one of the node's slots written (no zeroing) */
+	ents = pt_node_entries(n);
+	for (uint64_t i = 0, v = raw; i < count; i++, v += f->leaf_pa_step)
+		ents[i] = v;
+	memset(ents + count, 0, (PT_NODE_ENTRIES_MAX - count) * sizeof(*ents));
+	spin_lock(&n->lock); /* it lies inside the cursor's range */
+	if (pt_map_new_path(c, 2, f->encode_table(frame_pa(n), 2))) {
+		spin_unlock(&n->lock);
+		pt_node_free_unpublished(n);
+		*err = -ENOMEM;
+		return 0;
+	}
+	c->path[1] = n;
+	c->level = 1;
+	for (uint64_t i = 0; c->table->leaf_ops && i < count; i++)
+		pt_leaf_get(c->table, PA(pa.v + (i << PAGE_SHIFT)), 1);
+	pt_cursor_seek(c, c->va + span);
+	return span;
 }
 
 /*

@@ -237,6 +237,7 @@ static void bench_parallel(void)
 int main(int argc, char **argv)
 {
 	fake_arch_init();
+	fake_raw_poison = false; /* like the kernel: frame_alloc_raw does not write the block */
 	printf("# bench_pt: x86-64 format, 1 GiB, ns per 4 KiB page (ratio to memset of the "
 	       "same PTE bytes)\n");
 	bench_leaf(PAGE_SIZE);

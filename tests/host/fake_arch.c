@@ -106,7 +106,10 @@ static int64_t fake_find(unsigned order)
 	return -1;
 }
 
-struct frame *frame_alloc(unsigned order, enum frame_type type)
+bool fake_raw_poison = true;
+
+/* fill < 0: leaves the bytes as they are (frame_alloc_raw). */
+static struct frame *fake_alloc(unsigned order, enum frame_type type, int fill)
 {
 	struct frame *f = NULL;
 	int64_t i;
@@ -136,9 +139,19 @@ out:
 	pthread_mutex_unlock(&fake_lock);
 	/* Zeroed outside the lock: the block is ours once marked, and threads standing in
 	 * for CPUs must not serialise on each other's zeroing (bench_pt's parallel case). */
-	if (f)
-		memset(fake_mem + ((uint64_t)i << PAGE_SHIFT), 0, PAGE_SIZE << order);
+	if (f && fill >= 0)
+		memset(fake_mem + ((uint64_t)i << PAGE_SHIFT), fill, PAGE_SIZE << order);
 	return f;
+}
+
+struct frame *frame_alloc(unsigned order, enum frame_type type)
+{
+	return fake_alloc(order, type, 0);
+}
+
+struct frame *frame_alloc_raw(unsigned order, enum frame_type type)
+{
+	return fake_alloc(order, type, fake_raw_poison ? 0xa5 : -1);
 }
 
 void frame_free(struct frame *f, unsigned order)

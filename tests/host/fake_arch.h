@@ -22,6 +22,9 @@ void fake_arch_init(void);
 uint64_t fake_frames_in_use(void);
 /* Allocations of FRAME_PT_NODE frames now live. */
 uint64_t fake_pt_nodes_in_use(void);
+/* frame_alloc_raw fills blocks with 0xa5 (default: unwritten bytes show) or, when false
+ * (the benchmark), leaves them as they are. */
+extern bool fake_raw_poison;
 /*
  * Failure injection: after `n` more successful frame_alloc calls, every call fails
  * until fake_fail_off(). n = 0 fails the next call.

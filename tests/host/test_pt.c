@@ -721,6 +721,38 @@ static void t_map_over_emptied_table(const void *arg)
 }
 
 /*
+ * map_range fills a new level-1 node whole before publishing it, from frame_alloc_raw
+ * (poisoned with 0xa5 here): every page of whole and partial nodes reads back as its
+ * own 4 KiB leaf, each with one reference, and the unmap takes them all.
+ */
+static void t_map_range_whole_nodes(const void *arg)
+{
+	uint64_t span = PAGE_SIZE << TF->fmt->index_bits[1], B = TF->space_lo + TF->huge;
+	uint64_t len = 3 * span + 3 * PAGE_SIZE, lo = B + span - PAGE_SIZE;
+	struct pt_env e;
+	struct pt_cursor c;
+	bool ok = true;
+
+	env_init(&e, TF, NULL);
+	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, lo), env_va(&e, lo + len), &e.b), 0);
+	T_EQ(pt_cursor_map_range(&c, len, T_PA(PAGE_SIZE), TF->rw), 0);
+	pt_cursor_end(&c);
+	pt_flush_batch_finish(&e.b);
+	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
+		struct pt_item it;
+
+		ok &= env_query(&e, lo + off, &it) == PT_ITEM_LEAF && it.size == PAGE_SIZE &&
+		      it.pa.v == T_PA(PAGE_SIZE).v + off && pt_prop_equal(it.prop, TF->rw);
+	}
+	T_ASSERT(ok);
+	T_EQ(env_leaf_count(&e), len / PAGE_SIZE);
+	T_EQ(ref_total(), (long)(len / PAGE_SIZE));
+	T_EQ(env_unmap(&e, lo, len), 0);
+	T_EQ(ref_total(), 0);
+	T_ASSERT(env_fini(&e));
+}
+
+/*
  * A table with keep_root_entries (the kernel table, whose upper-half root entries every
  * host space copies): unmapping a whole root entry's span empties the node below it but
  * never clears the root entry; without the flag the node is detached.
@@ -889,6 +921,7 @@ static const struct test tests[] = {
 	{ "enomem_leaves_table_unchanged", t_enomem_leaves_table_unchanged, true },
 	{ "copy_from_enomem_straddling", t_copy_from_enomem_straddling, true },
 	{ "map_over_emptied_table", t_map_over_emptied_table, true },
+	{ "map_range_whole_nodes", t_map_range_whole_nodes, true },
 	{ "keep_root_entries", t_keep_root_entries, true },
 	{ "frame_refcounts", t_frame_refcounts, false },
 	{ "frame_refcounts_split", t_frame_refcounts_split, false },
