@@ -52,7 +52,8 @@ deps:
 run: kernel
 	@scripts/run.sh --emu $(EMU) --cpus $(CPUS) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(if $(MODULES),--modules $(MODULES)) $(if $(CMDLINE)$(MODULES),,--demo)
 
-# Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs);
+# Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs), the
+# demo guests, the TLB fallback layers (tlb-*: old Bochs models, pcid=noinvpcid|off);
 # ends with "N passed, N failed". LAYERS="host qemu-1cpu" runs a subset.
 test: kernel
 	@scripts/test-all.sh $(LAYERS)

@@ -3,13 +3,17 @@
 #
 #   ktest.sh --emu qemu|bochs [--cpus N] [--cmdline "k=v ..."] [--timeout SECONDS]
 #            [--name LABEL] [--model NAME] [--accel tcg|kvm] [--mem MB]
+#            [--tests GLOB[,GLOB]] [--expect ERE]...
 #
-# Boots with "test=* cpus=N CMDLINE", waits for the kernel to exit and re-prints its
-# TAP results with LABEL in each name ("ok 3 - qemu-4cpu: frame_alloc_exhaust"). The
-# run passes only if the verdict line says PASS, the emulator's exit status is the
-# kernel's pass code, no result is "not ok" and the results match the plan. Without a
-# verdict (hang, triple fault, panic) it prints "not ok - LABEL: no verdict (...)" and
-# the end of the serial log as "# " comments.
+# Boots with "test=GLOBS cpus=N CMDLINE" (GLOBS: --tests, default *), waits for the
+# kernel to exit and re-prints its TAP results with LABEL in each name
+# ("ok 3 - qemu-4cpu: frame_alloc_exhaust"). The run passes only if the verdict line
+# says PASS, the emulator's exit status is the kernel's pass code, no result is
+# "not ok" and the results match the plan. Without a verdict (hang, triple fault,
+# panic) it prints "not ok - LABEL: no verdict (...)" and the end of the serial log as
+# "# " comments. Each --expect ERE (awk regex) is one more result: "ok - LABEL: log
+# has /ERE/" if a line of the serial log matches it, else "not ok" followed by the
+# log's "cpu:" lines (e.g. to check which TLB flush path the kernel chose).
 # Last line: "# layer LABEL: P passed, F failed". Exit status 1 on any failure.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -20,6 +24,8 @@ cpus=1
 cmdline=""
 timeout_s=""
 label=""
+tests="*"
+expects=()
 extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -28,6 +34,8 @@ while [ $# -gt 0 ]; do
 	--cmdline) need_arg "$1" $#; cmdline=$2; shift 2 ;;
 	--timeout) need_arg "$1" $#; timeout_s=$2; shift 2 ;;
 	--name) need_arg "$1" $#; label=$2; shift 2 ;;
+	--tests) need_arg "$1" $#; tests=$2; shift 2 ;;
+	--expect) need_arg "$1" $#; expects+=("$2"); shift 2 ;;
 	--model | --accel | --mem) need_arg "$1" $#; extra+=("$1" "$2"); shift 2 ;;
 	-h | --help) usage ;;
 	*) die "unknown argument $1" ;;
@@ -45,7 +53,7 @@ log=$(mktemp "${TMPDIR:-/tmp}/keel-ktest.XXXXXX")
 trap 'rm -f "$log"' EXIT
 set +e
 "$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout "$timeout_s" \
-	--cmdline "test=* cpus=$cpus${cmdline:+ $cmdline}" --log "$log" \
+	--cmdline "test=$tests cpus=$cpus${cmdline:+ $cmdline}" --log "$log" \
 	${extra[@]+"${extra[@]}"} 2>"$log.err"
 rc=$?
 set -e
@@ -54,7 +62,9 @@ rm -f "$log.err"
 [ -f "$log" ] || : >"$log"
 
 # The kernel may end lines with CR LF; other CPUs' log lines may sit in between.
-awk -v label="$label" -v rc="$rc" -v rc_pass="$rc_pass" \
+# The --expect regexes go through the environment: awk -v would eat backslashes.
+KEEL_KTEST_EXPECT=$(printf '%s\n' ${expects[@]+"${expects[@]}"}) \
+	awk -v label="$label" -v rc="$rc" -v rc_pass="$rc_pass" \
 	-v timeout_rc="$KEEL_RC_TIMEOUT" -v timeout_s="$timeout_s" -v run_dir="$run_dir" '
 function prefix(line,    head, rest) {
 	# "ok 3 - name # SKIP why" -> "ok 3 - LABEL: name # SKIP why"
@@ -108,6 +118,16 @@ END {
 		print "# last lines of the serial log:"
 		first = NR > 30 ? NR - 29 : 1
 		for (i = first; i <= NR; i++) print "#   " lines[i]
+	}
+	n = split(ENVIRON["KEEL_KTEST_EXPECT"], expect, "\n")
+	for (k = 1; k <= n; k++) {
+		if (expect[k] == "") continue
+		for (i = 1; i <= NR && lines[i] !~ expect[k]; i++) ;
+		if (i <= NR) { print "ok - " label ": log has /" expect[k] "/"; passed++; continue }
+		print "not ok - " label ": no line of the serial log matches /" expect[k] "/"
+		failed++
+		print "# its cpu: lines:"
+		for (i = 1; i <= NR; i++) if (lines[i] ~ /^cpu: /) print "#   " lines[i]
 	}
 	if (skipped) print "# layer " label ": " skipped " of the passed tests skipped"
 	printf "# layer %s: %d passed, %d failed\n", label, passed, failed

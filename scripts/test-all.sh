@@ -6,13 +6,23 @@
 # Layers: host (make -C tests/host run, TAP), selftest (failure paths, QEMU),
 # qemu-Ncpu (QEMU TCG), bochs-Ncpu (Bochs, VMX), guests-bochs-Ncpu (the demo guests
 # under Bochs on N CPUs: scripts/guest-test.sh; the 1-CPU one also checks a CPU
-# without EPT).
+# without EPT), tlb-MODE-Ncpu (the TLB fallbacks: the TLB/paging kernel tests,
+# $TLB_TESTS, under Bochs in a mode that takes another flush path than bochs-Ncpu):
+#   tlb-sandybridge  model corei7_sandy_bridge_2600k: PCIDs without INVPCID, no 1G pages
+#   tlb-penryn       model core2_penryn_t9600: no PCIDs, no 1G pages
+#   tlb-noinvpcid    tigerlake with pcid=noinvpcid
+#   tlb-pcidoff      tigerlake with pcid=off
+# Every kernel layer (qemu, bochs, tlb) also checks the boot line naming the TLB flush
+# path: invpcid (bochs), untagged (qemu: TCG has no PCIDs), the mode's own (tlb), and
+# "no 1 GiB pages" on the two older models.
 # Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
-# guests-bochs-2cpu. Host and
-# QEMU layers run one after the other; the Bochs layers run in parallel (each Bochs
-# uses one host core, each run has its own directory).
-# Prints every layer's results, then a summary, then last the line
-# "N passed, N failed" alone. Exit status 1 if anything failed or a layer ran no test.
+# guests-bochs-2cpu tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
+# tlb-pcidoff-2cpu. Host and QEMU layers run one after the other; the Bochs layers
+# (bochs, guests-bochs, tlb) run in parallel (each Bochs uses one host core, each run
+# has its own directory).
+# Prints every layer's results, then a summary with each layer's time, then last the
+# line "N passed, N failed" alone. Exit status 1 if anything failed or a layer ran no
+# test.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -28,14 +38,27 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu
-	guests-bochs-1cpu guests-bochs-2cpu)
+	guests-bochs-1cpu guests-bochs-2cpu tlb-sandybridge-2cpu tlb-penryn-2cpu
+	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu)
+
+# The kernel tests whose path depends on PCIDs, INVPCID, 1 GiB pages or NX: TLB
+# flushes and space switches, host spaces, the kernel table, the frames under it.
+TLB_TESTS='tlb_*,vm_space_*,kmap_*,frame_*'
+
+# flush_path NAME PCID INVPCID OPTION: the ERE for init.c's boot line "cpu: TLB flush
+# path NAME (...) [CPU: PCID yes|no, INVPCID yes|no; pcid=OPTION]".
+flush_path() {
+	printf '^cpu: TLB flush path %s .*\\[CPU: PCID %s, INVPCID %s; pcid=%s\\]$' "$@"
+}
+NO_1G='^cpu: no 1 GiB pages'
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/keel-test-all.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
 # run_layer LAYER: runs one layer; its TAP goes to $out/LAYER.tap, status to .rc.
 run_layer() {
-	local layer=$1 emu cpus rc=0
+	local layer=$1 emu cpus rc=0 t0
+	t0=$(date +%s%N)
 	case "$layer" in
 	host)
 		# Results get the layer name like the kernel layers: "ok 3 - host: name".
@@ -63,15 +86,53 @@ run_layer() {
 		cpus=${cpus%cpu}
 		is_uint "$cpus" || die "bad layer '$layer' (try $emu-2cpu)"
 		need_uint "layer $layer: cpu count" "$cpus" 1
+		local expect=()
+		case "$emu:$cmdline" in
+		*pcid=*) ;; # the user chose the mode
+		qemu:*) expect=(--expect "$(flush_path untagged no no auto)") ;;
+		bochs:*) expect=(--expect "$(flush_path invpcid yes yes auto)") ;;
+		esac
 		"$KEEL_SCRIPTS/ktest.sh" --emu "$emu" --cpus "$cpus" --name "$layer" \
-			${cmdline:+--cmdline "$cmdline"} >"$out/$layer.tap" 2>&1 || rc=$?
+			${cmdline:+--cmdline "$cmdline"} ${expect[@]+"${expect[@]}"} \
+			>"$out/$layer.tap" 2>&1 || rc=$?
+		;;
+	tlb-*)
+		local mode=${layer#tlb-} model=tigerlake opt="" expect=()
+		cpus=${mode##*-}
+		mode=${mode%-*}
+		cpus=${cpus%cpu}
+		is_uint "$cpus" || die "bad layer '$layer' (try tlb-penryn-2cpu)"
+		need_uint "layer $layer: cpu count" "$cpus" 1
+		case "$mode" in
+		sandybridge)
+			model=corei7_sandy_bridge_2600k
+			expect=(--expect "$(flush_path stale-mark yes no auto)" --expect "$NO_1G")
+			;;
+		penryn)
+			model=core2_penryn_t9600
+			expect=(--expect "$(flush_path untagged no no auto)" --expect "$NO_1G")
+			;;
+		noinvpcid)
+			opt=pcid=noinvpcid
+			expect=(--expect "$(flush_path stale-mark yes yes noinvpcid)")
+			;;
+		pcidoff)
+			opt=pcid=off
+			expect=(--expect "$(flush_path untagged yes yes off)")
+			;;
+		*) die "unknown TLB mode in '$layer' (sandybridge, penryn, noinvpcid, pcidoff)" ;;
+		esac
+		"$KEEL_SCRIPTS/ktest.sh" --emu bochs --model "$model" --cpus "$cpus" --name "$layer" \
+			--tests "$TLB_TESTS" --cmdline "$opt${cmdline:+ $cmdline}" \
+			${expect[@]+"${expect[@]}"} >"$out/$layer.tap" 2>&1 || rc=$?
 		;;
 	selftest)
 		"$KEEL_SCRIPTS/selftest.sh" --emu qemu >"$out/$layer.tap" 2>&1 || rc=$?
 		;;
-	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu)" ;;
+	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, tlb-MODE-Ncpu)" ;;
 	esac
 	echo "$rc" >"$out/$layer.rc"
+	echo $((($(date +%s%N) - t0) / 100000000)) >"$out/$layer.ds" # tenths of a second
 }
 
 # count LAYER: prints "ok-count not-ok-count" of the layer's TAP.
@@ -84,17 +145,17 @@ count() {
 for layer in "${layers[@]}"; do
 	case "$layer" in
 	qemu-* | selftest) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
-	bochs-* | guests-bochs-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
+	bochs-* | guests-bochs-* | tlb-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
 	esac
 done
 
 # Host and QEMU first, alone; then all Bochs layers at once.
 for layer in "${layers[@]}"; do
-	case "$layer" in bochs-* | guests-bochs-*) ;; *) run_layer "$layer" ;; esac
+	case "$layer" in bochs-* | guests-bochs-* | tlb-*) ;; *) run_layer "$layer" ;; esac
 done
 bochs_pids=()
 for layer in "${layers[@]}"; do
-	case "$layer" in bochs-* | guests-bochs-*) run_layer "$layer" & bochs_pids+=($!) ;; esac
+	case "$layer" in bochs-* | guests-bochs-* | tlb-*) run_layer "$layer" & bochs_pids+=($!) ;; esac
 done
 for pid in ${bochs_pids[@]+"${bochs_pids[@]}"}; do wait "$pid" || true; done
 
@@ -113,7 +174,9 @@ for layer in "${layers[@]}"; do
 		echo "not ok - $layer: exit status $rc without a failing test"
 		f=1
 	fi
-	summary+=("# $(printf '%-12s' "$layer") $p passed, $f failed")
+	ds=$(cat "$out/$layer.ds" 2>/dev/null || echo 0)
+	summary+=("# $(printf '%-20s %3d passed, %d failed  (%d.%d s)' "$layer" "$p" "$f" \
+		$((ds / 10)) $((ds % 10)))")
 	total_p=$((total_p + p))
 	total_f=$((total_f + f))
 done

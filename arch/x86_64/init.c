@@ -55,22 +55,29 @@ static void cpu_pcid_features(void)
 	char opt[16] = "auto";
 	cpuid(0, 0, &max, &b, &c, &d);
 	cpuid(1, 0, &a, &b, &c, &d);
-	bool pcid = c & (1u << 17);
-	bool invpcid = false;
+	bool cpu_pcid = c & (1u << 17);
+	bool cpu_invpcid = false;
 	if (max >= 7) {
 		cpuid(7, 0, &a, &b, &c, &d);
-		invpcid = b & (1u << 10);
+		cpu_invpcid = b & (1u << 10);
 	}
 	(void)cmdline_get_str("pcid", opt, sizeof(opt));
-	if (!strcmp(opt, "off"))
-		pcid = false;
-	invpcid = invpcid && pcid && strcmp(opt, "noinvpcid");
+	bool pcid = cpu_pcid && strcmp(opt, "off");
+	bool invpcid = cpu_invpcid && pcid && strcmp(opt, "noinvpcid");
 	if (pcid)
 		write_cr4(read_cr4() | CR4_PCIDE);
 	host_tlb_caps.pcid = pcid;
 	host_tlb_caps.invpcid = invpcid;
-	printk("cpu: PCIDs %s, INVPCID %s (pcid=%s)\n", pcid ? "on" : "off", invpcid ? "on" : "off",
-	       opt);
+	/* The flush path in use (vm_space_x86.c); the tlb-* test layers check this line. */
+	const char *path = "untagged (no PCIDs: every CR3 load flushes; CR4.PGE toggle for "
+			   "global entries)";
+	if (invpcid)
+		path = "invpcid (PCIDs; INVPCID for spaces not loaded here and global entries)";
+	else if (pcid)
+		path = "stale-mark (PCIDs, no INVPCID: spaces not loaded here flush at their next "
+		       "CR3 load; CR4.PGE toggle for global entries)";
+	printk("cpu: TLB flush path %s [CPU: PCID %s, INVPCID %s; pcid=%s]\n", path,
+	       cpu_pcid ? "yes" : "no", cpu_invpcid ? "yes" : "no", opt);
 }
 
 static uint64_t ram_end(void)

@@ -2,16 +2,21 @@
  * vm_space on real x86-64 paging: a host space built by the cursor engine is loaded
  * into CR3, its memory is touched through its own addresses, and unmapping it makes the
  * next access fault, on this CPU and, through the TLB shootdown, on another CPU that
- * had the translation cached.
+ * had the translation cached. The formats follow the CPU's paging features (1 GiB
+ * pages, NX), which the Bochs models of the tlb-* test layers lack in part.
  */
 #include <arch/cpu.h>
 #include <arch/x86.h>
 #include <keel/errno.h>
 #include <keel/frame.h>
 #include <keel/ktest.h>
+#include <keel/pt_format.h>
 #include <keel/smp.h>
+#include <mm/pt.h>
 #include <mm/tlb.h>
 #include <mm/vm_space.h>
+
+#include "kmap.h"
 
 #define TEST_VA 0x400000ull
 #define USER_RW PT_PROP(PT_PROP_R | PT_PROP_W | PT_PROP_USER)
@@ -141,4 +146,46 @@ KTEST(vm_space_unmap_shoots_down_other_cpu)
 	KT_ASSERT_EQ(unmap, 0);
 	KT_ASSERT_EQ(calls, 1); /* one cross-CPU call for the whole unmap */
 	KT_ASSERT_EQ(second, 14 + 1);
+}
+
+/* What the kernel table maps at va: its leaf, or an item of kind PT_ITEM_NONE. */
+static struct pt_item kernel_query(uint64_t va)
+{
+	struct pt_flush_batch b;
+	struct pt_cursor c;
+	struct pt_item it = { .kind = PT_ITEM_NONE };
+	pt_flush_batch_init(&b, NULL, NULL);
+	if (pt_cursor_begin(&c, &kernel_space.table, VA(va), VA(va + PAGE_SIZE), &b) == 0) {
+		if (pt_cursor_query(&c, &it))
+			it.kind = PT_ITEM_NONE;
+		pt_cursor_end(&c);
+	}
+	pt_flush_batch_finish(&b);
+	return it;
+}
+
+/*
+ * CPUID 80000001H EDX bit 20 (NX) and bit 26 (1 GiB pages) (SDM Vol 2A) decide the
+ * formats (pt_x86_configure): host spaces and the kernel table may hold 1 GiB leaves
+ * only if the CPU has them (the direct map, which covers at least 4 GiB, then uses one
+ * at PA 1 GiB; 2 MiB leaves otherwise, as on Bochs sandy_bridge and penryn); EFER.NXE
+ * and the XD bit are used only if the CPU has NX.
+ */
+KTEST(vm_space_formats_follow_cpu_1g_pages_and_nx)
+{
+	uint32_t a, b, c, d;
+	cpuid(0x80000001, 0, &a, &b, &c, &d);
+	bool nx = d & (1u << 20), gb = d & (1u << 26);
+	struct vm_space s;
+	KT_ASSERT_EQ(vm_space_init(&s, VM_SPACE_HOST_USER, 0), 0);
+	const struct pt_format *user = s.table.fmt;
+	vm_space_fini(&s);
+	struct pt_item it = kernel_query(DIRECT_MAP_BASE + SIZE_1G);
+	KT_ASSERT_EQ(pt_x86_nx, nx);
+	KT_ASSERT_EQ(!!(rdmsr(MSR_EFER) & EFER_NXE), nx);
+	KT_ASSERT_EQ(!!(user->leaf_levels & (1u << 3)), gb);
+	KT_ASSERT_EQ(!!(kernel_space.table.fmt->leaf_levels & (1u << 3)), gb);
+	KT_ASSERT_EQ(it.kind, PT_ITEM_LEAF);
+	KT_ASSERT_EQ(it.size, gb ? SIZE_1G : SIZE_2M);
+	KT_ASSERT_EQ(it.pa.v, SIZE_1G);
 }
