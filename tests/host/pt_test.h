@@ -85,6 +85,8 @@ bool env_fini(struct pt_env *e);
 vaddr_t env_va(const struct pt_env *e, uint64_t lin);
 /* One-shot operations with their own cursor over [va, va + len) and a finished batch. */
 int env_map(struct pt_env *e, uint64_t lin, uint64_t size, paddr_t pa, struct pt_prop prop);
+/* map_range over [lin, lin + len): the largest leaves that va/pa alignment allows. */
+int env_map_range(struct pt_env *e, uint64_t lin, uint64_t len, paddr_t pa, struct pt_prop prop);
 int env_unmap(struct pt_env *e, uint64_t lin, uint64_t len);
 /* Query at lin; returns the item kind (PT_ITEM_NONE on error too). */
 int env_query(struct pt_env *e, uint64_t lin, struct pt_item *out);

@@ -268,6 +268,19 @@ int env_map(struct pt_env *e, uint64_t lin, uint64_t size, paddr_t pa, struct pt
 	return err;
 }
 
+int env_map_range(struct pt_env *e, uint64_t lin, uint64_t len, paddr_t pa, struct pt_prop prop)
+{
+	struct pt_cursor c;
+	int err = pt_cursor_begin(&c, &e->t, env_va(e, lin), env_va(e, lin + len), &e->b);
+
+	if (err)
+		return err;
+	err = pt_cursor_map_range(&c, len, pa, prop);
+	pt_cursor_end(&c);
+	pt_flush_batch_finish(&e->b);
+	return err;
+}
+
 int env_unmap(struct pt_env *e, uint64_t lin, uint64_t len)
 {
 	struct pt_cursor c;

@@ -730,14 +730,10 @@ static void t_map_range_whole_nodes(const void *arg)
 	uint64_t span = PAGE_SIZE << TF->fmt->index_bits[1], B = TF->space_lo + TF->huge;
 	uint64_t len = 3 * span + 3 * PAGE_SIZE, lo = B + span - PAGE_SIZE;
 	struct pt_env e;
-	struct pt_cursor c;
 	bool ok = true;
 
 	env_init(&e, TF, NULL);
-	T_EQ(pt_cursor_begin(&c, &e.t, env_va(&e, lo), env_va(&e, lo + len), &e.b), 0);
-	T_EQ(pt_cursor_map_range(&c, len, T_PA(PAGE_SIZE), TF->rw), 0);
-	pt_cursor_end(&c);
-	pt_flush_batch_finish(&e.b);
+	T_EQ(env_map_range(&e, lo, len, T_PA(PAGE_SIZE), TF->rw), 0);
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
 		struct pt_item it;
 

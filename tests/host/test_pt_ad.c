@@ -52,20 +52,6 @@ static bool hw_touch(const struct pt_format *f, uint64_t *slot)
 	return false;
 }
 
-/* Maps [lin, lin + len) with 4 KiB leaves where pa allows nothing larger. */
-static int map_range(struct pt_env *e, uint64_t lin, uint64_t len, paddr_t pa, struct pt_prop p)
-{
-	struct pt_cursor c;
-	int err = pt_cursor_begin(&c, &e->t, env_va(e, lin), env_va(e, lin + len), &e->b);
-
-	if (err)
-		return err;
-	err = pt_cursor_map_range(&c, len, pa, p);
-	pt_cursor_end(&c);
-	pt_flush_batch_finish(&e->b);
-	return err;
-}
-
 static const uint16_t AD = PT_PROP_ACCESSED | PT_PROP_DIRTY;
 
 /* ---- protect: the op runs after the engine read the leaves, before it stores */
@@ -109,7 +95,7 @@ static void t_protect_keeps_hw_bits(const void *arg)
 	bool ok = true;
 
 	env_init(&e, TF, NULL);
-	T_EQ(map_range(&e, A, n, T_PA(PAGE_SIZE), TF->rw), 0); /* pa not huge-aligned: 4K */
+	T_EQ(env_map_range(&e, A, n, T_PA(PAGE_SIZE), TF->rw), 0); /* pa not huge-aligned: 4K */
 	T_EQ(env_map(&e, H, TF->huge, T_PA(0), TF->rw), 0);
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t lo = pass ? H : A, len = pass ? TF->huge : n;
@@ -230,7 +216,7 @@ static void t_take_next_reports_hw_bits(const void *arg)
 		pthread_t th;
 
 		r = (struct race){ .t = &e.t, .lo = lo };
-		T_EQ(map_range(&e, lo, len, T_PA(PAGE_SIZE), TF->rw), 0);
+		T_EQ(env_map_range(&e, lo, len, T_PA(PAGE_SIZE), TF->rw), 0);
 		for (unsigned i = 0; i < RACE_PAGES; i++)
 			r.slot[i] = leaf_slot(&e.t, lo + i * PAGE_SIZE);
 		T_EQ(pthread_create(&th, NULL, race_walker, &r), 0);
