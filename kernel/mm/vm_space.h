@@ -21,6 +21,7 @@
 #ifndef KEEL_MM_VM_SPACE_H
 #define KEEL_MM_VM_SPACE_H
 
+#include <keel/check.h>
 #include <keel/compiler.h>
 #include <keel/cpumask.h>
 #include <keel/spinlock.h>
@@ -209,6 +210,51 @@ void *vm_pin_kva(const struct vm_pin *pin, uint64_t offset, uint64_t *contig_len
 int vm_pin_read(const struct vm_pin *pin, uint64_t offset, void *buf, uint64_t len) __must_check;
 int vm_pin_write(const struct vm_pin *pin, uint64_t offset, const void *buf,
 		 uint64_t len) __must_check;
+
+/*
+ * ---- Guest spaces take guest-physical addresses
+ *
+ * A VM_SPACE_GUEST_EPT space is addressed by gpa_t: these entry points are the only
+ * place a guest-physical address becomes the table's input address, and they CHECK
+ * the space is a guest space. The vmm uses them only, so a guest-physical address
+ * cannot reach a host space (nor a host-virtual one a guest space) without a cast.
+ * Same contracts as the vaddr_t functions above.
+ */
+static inline vaddr_t vm_gpa_input(const struct vm_space *s, gpa_t a)
+{
+	CHECK(s->kind == VM_SPACE_GUEST_EPT);
+	return VA(a.v);
+}
+static inline int __must_check vm_space_add_demand_region_gpa(struct vm_space *s, gpa_t start,
+							      uint64_t len, struct pt_prop prop)
+{
+	return vm_space_add_demand_region(s, vm_gpa_input(s, start), len, prop);
+}
+static inline int __must_check vm_space_handle_fault_gpa(struct vm_space *s, gpa_t addr,
+							 unsigned access)
+{
+	return vm_space_handle_fault(s, vm_gpa_input(s, addr), access);
+}
+static inline int __must_check vm_space_map_gpa(struct vm_space *s, gpa_t addr, uint64_t len,
+						paddr_t pa, struct pt_prop prop)
+{
+	return vm_space_map(s, vm_gpa_input(s, addr), len, pa, prop);
+}
+static inline int __must_check vm_space_unmap_gpa(struct vm_space *s, gpa_t addr, uint64_t len,
+						  unsigned flags)
+{
+	return vm_space_unmap(s, vm_gpa_input(s, addr), len, flags);
+}
+static inline int __must_check vm_space_protect_gpa(struct vm_space *s, gpa_t addr, uint64_t len,
+						    struct pt_prop prop, unsigned flags)
+{
+	return vm_space_protect(s, vm_gpa_input(s, addr), len, prop, flags);
+}
+static inline int __must_check vm_space_pin_gpa(struct vm_space *s, gpa_t addr, uint64_t len,
+						unsigned access, struct vm_pin *pin)
+{
+	return vm_space_pin(s, vm_gpa_input(s, addr), len, access, pin);
+}
 
 /* ---- Shared by vm_space.c and pin.c only */
 
