@@ -132,7 +132,7 @@ static bool range_inside(uint64_t off, uint64_t len, uint64_t size)
 
 static bool ranges_overlap(const struct guest_image_seg *a, const struct guest_image_seg *b)
 {
-	return a->gpa < b->gpa + b->mem_size && b->gpa < a->gpa + a->mem_size;
+	return a->gpa.v < b->gpa.v + b->mem_size && b->gpa.v < a->gpa.v + a->mem_size;
 }
 
 /*
@@ -165,7 +165,7 @@ static int image_parse_flat(struct image_ctx *c, struct guest_image *out)
 	out->entry = c->lay->flat_gpa;
 	out->seg_count = 1;
 	out->seg[0] = (struct guest_image_seg){
-		.gpa = c->lay->flat_gpa,
+		.gpa = GPA(c->lay->flat_gpa),
 		.file_size = c->size,
 		.mem_size = c->size,
 		.flags = GUEST_IMAGE_R | GUEST_IMAGE_W | GUEST_IMAGE_X,
@@ -324,7 +324,7 @@ static int elf_add_load(struct image_ctx *c, unsigned i, const struct elf_phdr *
 	if (err)
 		return err;
 	struct guest_image_seg s = {
-		.gpa = ph->paddr,
+		.gpa = GPA(ph->paddr),
 		.file_off = ph->offset,
 		.file_size = ph->filesz,
 		.mem_size = ph->memsz,
@@ -335,8 +335,8 @@ static int elf_add_load(struct image_ctx *c, unsigned i, const struct elf_phdr *
 			return image_fail(c, -ENOEXEC,
 					  "ELF: segments %u and %u overlap in guest RAM "
 					  "(p_paddr 0x%llx and 0x%llx)",
-					  ph_of[j], i, (unsigned long long)out->seg[j].gpa,
-					  (unsigned long long)s.gpa);
+					  ph_of[j], i, (unsigned long long)out->seg[j].gpa.v,
+					  (unsigned long long)s.gpa.v);
 	ph_of[out->seg_count] = i;
 	out->seg[out->seg_count++] = s;
 	return 0;
@@ -347,7 +347,7 @@ static int elf_check_entry(struct image_ctx *c, const struct guest_image *out,
 {
 	for (unsigned j = 0; j < out->seg_count; j++) {
 		const struct guest_image_seg *s = &out->seg[j];
-		if (out->entry < s->gpa || out->entry - s->gpa >= s->mem_size)
+		if (out->entry < s->gpa.v || out->entry - s->gpa.v >= s->mem_size)
 			continue;
 		if (!(s->flags & GUEST_IMAGE_X))
 			return image_fail(c, -ENOEXEC,

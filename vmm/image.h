@@ -21,7 +21,7 @@ enum guest_image_kind { GUEST_IMAGE_FLAT, GUEST_IMAGE_ELF32, GUEST_IMAGE_ELF64 }
  * [file_off, file_off + file_size), then zeros up to mem_size (file_size <= mem_size).
  */
 struct guest_image_seg {
-	uint64_t gpa;
+	gpa_t gpa;
 	uint64_t file_off;
 	uint64_t file_size;
 	uint64_t mem_size;

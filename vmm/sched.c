@@ -3,22 +3,21 @@
  * takes a vCPU, runs it for a time slice (the VMX-preemption timer makes the guest
  * exit when the slice ends, 10 ms of TSC time), and puts it back only if another vCPU
  * is waiting; otherwise it keeps running it. So guests run at the same time on
- * different CPUs, and vCPUs share CPUs in turn when they outnumber them.
- *
- * A VMCS is active on at most one CPU (SDM Vol 3C 25.1, 25.11.1): a CPU that gives a
- * vCPU back VMCLEARs its VMCS, so the next CPU VMPTRLDs it, rewrites the host state
- * (per-CPU GDT, TSS, GS base) and enters with VMLAUNCH.
+ * different CPUs, and vCPUs share CPUs in turn when they outnumber them. A vCPU that
+ * moves to another CPU takes its VMCS along (vmcs.c: VMCLEAR here, VMPTRLD there).
  *
  * The time limit (limit=MS) and the end of a guest are checked at every exit; when a
  * guest ends, the CPUs running its other vCPUs get an IPI so they exit at once.
  * A vCPU that HLTs with its virtual timer armed blocks until the timer: it sleeps on
  * its CPU if nobody else waits, else goes back to the queue marked "not before".
  * A vCPU retires when its guest ended or it halted for good (HLT with nothing that
- * could wake it); the last vCPU to retire finishes the guest; when every vCPU of every guest has
- * retired, every CPU leaves its loop and the boot CPU prints the summary (guest.c).
+ * could wake it); the last vCPU to retire finishes the guest (the caller's `done`);
+ * when every vCPU of every guest has retired, every CPU leaves its loop.
  *
  * Context: the loop runs with interrupts enabled (exit handlers may fault pages in and
  * wait for other CPUs); interrupts are off only around VM entry and VMCS switches.
+ * Lock order: see the top of kernel/mm's cursor file (the run-queue lock takes no
+ * other lock inside).
  */
 #include <arch/cpu.h>
 #include <keel/check.h>
@@ -27,89 +26,119 @@
 #include <keel/string.h>
 #include <keel/time.h>
 
-#include "guest.h"
+#include "dev/timer.h"
+#include "exit.h"
+#include "exit_handlers.h"
+#include "sched.h"
+#include "vmcs.h"
 
 #define SLICE_MS 10
 
-static spinlock_t runq_lock = SPINLOCK_INIT;
-static struct vcpu *runq_head, *runq_tail; /* [q] runnable, FIFO */
-static struct vcpu *sleepq;		   /* [q] blocked in HLT until their wake_at */
-static unsigned runq_len;		   /* [q] runnable ones; read unlocked as a hint */
-static uint64_t next_wake = ~0ull;	   /* [q] earliest wake_at in sleepq; hint */
-static unsigned vcpus_live;		   /* [a] vCPUs queued or running */
-static unsigned cpus_in_loop;		   /* [a] CPUs still in sched_loop */
-static unsigned running_now, running_max;  /* [a] vCPUs in guest mode at once */
+/* [q] the lock; hints ([h]) are also read without it. */
+struct runq {
+	spinlock_t lock;
+	struct vcpu *head, *tail; /* [q] runnable, FIFO */
+	struct vcpu *sleep;	  /* [q] blocked in HLT until their wake_at */
+	unsigned len;		  /* [q][h] runnable ones */
+	uint64_t next_wake;	  /* [q][h] earliest wake_at in sleep */
+};
+
+/* Proof that the run-queue lock is held (interrupts off): only runq_lock() makes one. */
+struct runq_locked {
+	struct runq *q;
+	unsigned long flags;
+};
+
+static struct runq runq = { .lock = SPINLOCK_INIT, .next_wake = ~0ull };
+static unsigned vcpus_live;		  /* [a] vCPUs queued or running */
+static unsigned cpus_in_loop;		  /* [a] CPUs still in sched_loop */
+static unsigned running_now, running_max; /* [a] vCPUs in guest mode at once */
 static struct guest *sched_guests[GUEST_MAX];
 static unsigned sched_guest_count;
 static uint64_t slice_cycles;
+static sched_guest_done_fn guest_done;
 
-static void runq_append(struct vcpu *v)
+static struct runq_locked runq_lock(void)
 {
+	unsigned long flags = spin_lock_irqsave(&runq.lock);
+	return (struct runq_locked){ .q = &runq, .flags = flags };
+}
+
+static void runq_unlock(struct runq_locked l)
+{
+	spin_unlock_irqrestore(&l.q->lock, l.flags);
+}
+
+static void runq_append(struct runq_locked l, struct vcpu *v)
+{
+	struct runq *q = l.q;
 	v->next = NULL;
-	if (runq_tail)
-		runq_tail->next = v;
+	if (q->tail)
+		q->tail->next = v;
 	else
-		runq_head = v;
-	runq_tail = v;
-	__atomic_store_n(&runq_len, runq_len + 1, __ATOMIC_RELAXED);
+		q->head = v;
+	q->tail = v;
+	__atomic_store_n(&q->len, q->len + 1, __ATOMIC_RELAXED);
 }
 
 /* Queues v: runnable at the tail, or on the sleep list while v->wake_at lies ahead. */
 static void runq_push(struct vcpu *v)
 {
-	unsigned long flags = spin_lock_irqsave(&runq_lock);
+	struct runq_locked l = runq_lock();
 	if (v->wake_at > rdtsc() && !guest_ended(v->guest)) {
-		v->next = sleepq;
-		sleepq = v;
-		__atomic_store_n(&next_wake, MIN(next_wake, v->wake_at), __ATOMIC_RELAXED);
+		v->next = l.q->sleep;
+		l.q->sleep = v;
+		__atomic_store_n(&l.q->next_wake, MIN(l.q->next_wake, v->wake_at),
+				 __ATOMIC_RELAXED);
 	} else {
-		runq_append(v);
+		runq_append(l, v);
 	}
-	spin_unlock_irqrestore(&runq_lock, flags);
+	runq_unlock(l);
 }
 
-/* Moves sleepers that are due (or whose guest ended) to the run queue. Lock held. */
-static void sleepq_wake_due(uint64_t now)
+/* Moves sleepers that are due (or whose guest ended) to the run queue. */
+static void sleepq_wake_due(struct runq_locked l, uint64_t now)
 {
-	struct vcpu **pp = &sleepq;
+	struct vcpu **pp = &l.q->sleep;
 	uint64_t next = ~0ull;
 	while (*pp) {
 		struct vcpu *v = *pp;
 		if (v->wake_at <= now || guest_ended(v->guest)) {
 			*pp = v->next;
-			runq_append(v);
+			runq_append(l, v);
 		} else {
 			next = MIN(next, v->wake_at);
 			pp = &v->next;
 		}
 	}
-	__atomic_store_n(&next_wake, next, __ATOMIC_RELAXED);
+	__atomic_store_n(&l.q->next_wake, next, __ATOMIC_RELAXED);
 }
 
 /* Takes the first runnable vCPU, after waking the sleepers that are due. */
 static struct vcpu *runq_pop(void)
 {
 	uint64_t now = rdtsc();
-	unsigned long flags = spin_lock_irqsave(&runq_lock);
-	if (sleepq)
-		sleepq_wake_due(now);
-	struct vcpu *v = runq_head;
+	struct runq_locked l = runq_lock();
+	struct runq *q = l.q;
+	if (q->sleep)
+		sleepq_wake_due(l, now);
+	struct vcpu *v = q->head;
 	if (v) {
-		runq_head = v->next;
-		if (!runq_head)
-			runq_tail = NULL;
-		__atomic_store_n(&runq_len, runq_len - 1, __ATOMIC_RELAXED);
+		q->head = v->next;
+		if (!q->head)
+			q->tail = NULL;
+		__atomic_store_n(&q->len, q->len - 1, __ATOMIC_RELAXED);
 		v->wake_at = 0;
 	}
-	spin_unlock_irqrestore(&runq_lock, flags);
+	runq_unlock(l);
 	return v;
 }
 
 /* Unlocked hint: does a vCPU wait for a CPU now (runnable, or a sleeper due)? */
 static bool sched_others_waiting(uint64_t now)
 {
-	return __atomic_load_n(&runq_len, __ATOMIC_RELAXED) ||
-	       __atomic_load_n(&next_wake, __ATOMIC_RELAXED) <= now;
+	return __atomic_load_n(&runq.len, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&runq.next_wake, __ATOMIC_RELAXED) <= now;
 }
 
 void sched_add_guest(struct guest *g)
@@ -121,102 +150,6 @@ void sched_add_guest(struct guest *g)
 		__atomic_fetch_add(&g->vcpus_live, 1, __ATOMIC_RELAXED);
 		runq_push(&g->vcpus[i]);
 	}
-}
-
-/* Decodes a failed VMLAUNCH/VMRESUME (SDM Vol 3C 31.2, 31.4). */
-static void vcpu_entry_failed(struct vcpu *v, int rc)
-{
-	if (rc == 1) {
-		guest_kill(v->guest, "VM entry failed: VMfailInvalid (no current VMCS)");
-		return;
-	}
-	uint32_t e = (uint32_t)vmread(VMCS_INSN_ERROR);
-	guest_kill(v->guest, "VM entry failed: VM-instruction error %u: %s", e,
-		   vmx_insn_error_str(e));
-}
-
-/*
- * An exit in the middle of delivering an event (e.g. an EPT violation on the guest
- * stack while pushing an interrupt frame) leaves the event in the IDT-vectoring
- * information field (SDM Vol 3C 28.2.4); it is injected again at the next entry, or it
- * would be lost. Handlers that inject their own event overwrite this one; a triple
- * fault ends the guest anyway.
- */
-static void vcpu_redeliver(struct vcpu *v)
-{
-	uint32_t info = (uint32_t)vmread(VMCS_IDT_VECTORING_INFO);
-	if (!(info >> 31))
-		return;
-	unsigned type = (info >> 8) & 7;
-	(void)vmwrite(VMCS_ENTRY_INTR_INFO, info & ~(1u << 12)); /* bit 12 undefined here */
-	if (info & (1u << 11))
-		(void)vmwrite(VMCS_ENTRY_EXC_ERROR, vmread(VMCS_IDT_VECTORING_ERROR));
-	if (type == 4 || type == 5 || type == 6) /* software interrupt/exception: length */
-		(void)vmwrite(VMCS_ENTRY_INSN_LEN, v->insn_len);
-}
-
-/* Handles one VM exit. */
-static enum exit_action vcpu_handle_exit(struct vcpu *v)
-{
-	struct guest *g = v->guest;
-	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
-	uint32_t basic = reason & 0xFFFF;
-	v->exit_qual = vmread(VMCS_EXIT_QUAL);
-	v->rip = vmread(VMCS_GUEST_RIP);
-	v->insn_len = vmread(VMCS_EXIT_INSN_LEN);
-	v->exit_total++;
-	if (basic < EXIT_REASON_COUNT)
-		v->exit_count[basic]++;
-	vcpu_redeliver(v);
-	if (reason & EXIT_REASON_ENTRY_FAIL) /* 27.8: entry failed loading guest state */
-		return guest_kill(g, "VM entry failed: exit reason %u (%s), qualification 0x%llx",
-				  basic, vmx_exit_reason_str(basic),
-				  (unsigned long long)v->exit_qual);
-	exit_handler_fn h = basic < EXIT_REASON_COUNT ? vmx_exit_handlers[basic] : NULL;
-	if (!h)
-		return guest_kill(g, "unhandled exit %u (%s) at RIP 0x%llx, qualification 0x%llx",
-				  basic, vmx_exit_reason_str(basic), (unsigned long long)v->rip,
-				  (unsigned long long)v->exit_qual);
-	return h(v);
-}
-
-/* Makes v's VMCS current on this CPU; the first time, fills it. Interrupts off. On
- * failure nothing was activated (the space is activated after the last VMWRITE). */
-static int vcpu_load(struct vcpu *v)
-{
-	int self = (int)this_cpu_id();
-	paddr_t pa = frame_pa(v->vmcs);
-	if (vmx_vmptrld(pa))
-		return -EIO;
-	if (!v->initialized) {
-		if (vmcs_setup(v))
-			return -EIO;
-		v->initialized = true;
-	} else if (v->host_cpu != self) {
-		if (vmcs_setup_host())
-			return -EIO;
-		v->migrations++;
-	}
-	bool moved = v->host_cpu != self;
-	v->host_cpu = self;
-	v->launched = false; /* VMCLEARed when it left the last CPU (or never launched) */
-	if (v->vpid && vmwrite(VMCS_VPID, v->vpid))
-		return -EIO;
-	vm_space_activate(&v->guest->space); /* writes the EPTP into the current VMCS */
-	/* This CPU may still hold translations tagged with v's VPID from when v last ran
-	 * here, older than what the guest has changed since on other CPUs (28.3.3.3):
-	 * drop them. */
-	if (moved && v->vpid)
-		ept_flush_vpid(v->vpid);
-	return 0;
-}
-
-/* Writes back and releases v's VMCS so any CPU may load it next. Interrupts off. */
-static void vcpu_unload(struct vcpu *v)
-{
-	vm_space_deactivate(&v->guest->space);
-	(void)vmx_vmclear(frame_pa(v->vmcs));
-	v->launched = false;
 }
 
 static void running_inc(void)
@@ -237,7 +170,7 @@ static void kick_nop(void *arg)
 static void guest_kick_others(struct guest *g, struct vcpu *self)
 {
 	cpumask_t m = CPUMASK_NONE;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the end is published: see vcpu_run */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the end is published: see stint_begin */
 	for (unsigned i = 0; i < g->vcpu_count; i++) {
 		int cpu = __atomic_load_n(&g->vcpus[i].running_on, __ATOMIC_SEQ_CST);
 		if (&g->vcpus[i] != self && cpu >= 0)
@@ -247,7 +180,8 @@ static void guest_kick_others(struct guest *g, struct vcpu *self)
 		(void)smp_call(m, kick_nop, NULL, false);
 }
 
-enum stint_end { STINT_REQUEUE, STINT_BLOCKED, STINT_HALTED, STINT_ENDED };
+/* How a stint (one CPU running one vCPU without a break) goes on or ends. */
+enum stint_end { STINT_CONTINUE, STINT_REQUEUE, STINT_BLOCKED, STINT_HALTED, STINT_ENDED };
 
 /* Sleeps on this CPU while v is blocked in HLT, as long as no other vCPU waits for a
  * CPU. Returns true if v may run again, false to give the CPU up. The time asleep is
@@ -274,93 +208,136 @@ static bool vcpu_wait_here(struct vcpu *v, uint64_t *asleep)
 	return run;
 }
 
-/* Runs v on this CPU until its slice ends with others waiting, it halts, or its
- * guest ends. */
-static enum stint_end vcpu_run(struct vcpu *v)
+/* Loads v on this CPU and publishes that it runs here. False (the guest killed) if
+ * its VMCS could not be loaded. */
+static bool stint_begin(struct vcpu *v)
 {
-	struct guest *g = v->guest;
-	enum stint_end end = STINT_ENDED;
 	unsigned long flags = arch_irq_save();
-	if (vcpu_load(v)) {
-		guest_kill(g, "VMCS load/set-up failed on CPU %u (VMPTRLD/VMWRITE)", this_cpu_id());
-		(void)vmx_vmclear(frame_pa(v->vmcs)); /* vcpu_load activates nothing on failure */
-		arch_irq_restore(flags);
-		guest_kick_others(g, v);
-		return STINT_ENDED;
-	}
+	int err = vmcs_load(v);
 	arch_irq_restore(flags);
+	if (err) {
+		guest_kill(v->guest, "VMCS load/set-up failed on CPU %u (VMPTRLD/VMWRITE)",
+			   this_cpu_id());
+		return false;
+	}
 	cpumask_set(&v->ran_on, this_cpu_id());
-	/* Publish running_on before reading the guest's state (guest_ended below); the
-	 * ending CPU sets the state before reading running_on (guest_kick_others). With
-	 * a full fence on both sides one of them sees the other. */
+	/* Publish running_on before reading the guest's state (guest_ended in the loop);
+	 * the ending CPU sets the state before reading running_on (guest_kick_others).
+	 * With a full fence on both sides one of them sees the other. */
 	__atomic_store_n(&v->running_on, (int)this_cpu_id(), __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	v->slices++;
-	uint64_t t0 = rdtsc(), slice_end = t0 + slice_cycles, asleep = 0;
-	for (;;) {
-		if (guest_ended(g))
-			break;
-		uint64_t now = rdtsc();
-		if (g->deadline && now >= g->deadline) {
-			guest_kill(g, "time limit of %llu ms reached",
-				   (unsigned long long)g->limit_ms);
-			break;
-		}
-		if (now >= slice_end) {
-			if (sched_others_waiting(now)) {
-				end = STINT_REQUEUE;
-				break;
-			}
-			slice_end = now + slice_cycles;
-			v->slices++;
-		}
-		vcpu_deliver_irq(v, now);
-		if (vmx_caps.preempt_timer) {
-			uint64_t stop = g->deadline ? MIN(slice_end, g->deadline) : slice_end;
-			if (v->timer_deadline && v->irq_pending < 0) /* else it waits to fire */
-				stop = MIN(stop, v->timer_deadline);
-			uint64_t ticks = stop > now ? (stop - now) >> vmx_caps.preempt_shift : 0;
-			(void)vmwrite(VMCS_PREEMPT_TIMER, MIN(ticks, 0xFFFFFFFFull));
-		}
-		cli();
-		running_inc();
-		int rc = vmx_enter(&v->regs, v->launched);
-		__atomic_fetch_sub(&running_now, 1, __ATOMIC_RELAXED);
-		sti(); /* a pending host interrupt (external-interrupt exit) is taken here */
-		if (rc) {
-			vcpu_entry_failed(v, rc);
-			break;
-		}
-		v->launched = true;
-		enum exit_action a = vcpu_handle_exit(v);
-		if (a == EXIT_STOP)
-			break;
-		if (a == EXIT_HALT) {
-			end = STINT_HALTED;
-			break;
-		}
-		if (a == EXIT_YIELD) {
-			v->yields++;
-			if (sched_others_waiting(rdtsc())) {
-				end = STINT_REQUEUE;
-				break;
-			}
-			arch_cpu_relax();
-		}
-		if (a == EXIT_BLOCK && g->deadline)
-			v->wake_at = MIN(v->wake_at, g->deadline); /* limit= holds while blocked */
-		if (a == EXIT_BLOCK && !vcpu_wait_here(v, &asleep)) {
-			end = STINT_BLOCKED;
-			break;
-		}
-	}
+	return true;
+}
+
+static void stint_finish(struct vcpu *v, uint64_t t0, uint64_t asleep)
+{
 	__atomic_store_n(&v->running_on, -1, __ATOMIC_RELAXED);
 	v->run_cycles += rdtsc() - t0 - asleep;
-	flags = arch_irq_save();
-	vcpu_unload(v);
+	unsigned long flags = arch_irq_save();
+	vmcs_unload(v);
 	arch_irq_restore(flags);
+}
+
+/* Before each entry: has the guest ended, its time limit passed, the slice ended with
+ * another vCPU waiting? A slice nobody waits for is renewed. */
+static enum stint_end before_entry(struct vcpu *v, uint64_t now, uint64_t *slice_end)
+{
+	struct guest *g = v->guest;
+	if (guest_ended(g))
+		return STINT_ENDED;
+	if (g->deadline && now >= g->deadline) {
+		guest_kill(g, "time limit of %llu ms reached", (unsigned long long)g->limit_ms);
+		return STINT_ENDED;
+	}
+	if (now >= *slice_end) {
+		if (sched_others_waiting(now))
+			return STINT_REQUEUE;
+		*slice_end = now + slice_cycles;
+		v->slices++;
+	}
+	return STINT_CONTINUE;
+}
+
+/* The VMX-preemption timer ends the guest's run at the slice end, the time limit or
+ * the virtual timer's expiry, whichever comes first (SDM Vol 3C 26.5.1). */
+static void arm_preempt_timer(struct vcpu *v, uint64_t now, uint64_t slice_end)
+{
+	if (!vmx_caps.preempt_timer)
+		return;
+	uint64_t deadline = v->guest->deadline, timer = vtimer_deadline(v);
+	uint64_t stop = deadline ? MIN(slice_end, deadline) : slice_end;
+	if (timer && v->irq_pending < 0) /* else it waits to fire */
+		stop = MIN(stop, timer);
+	uint64_t ticks = stop > now ? (stop - now) >> vmx_caps.preempt_shift : 0;
+	(void)vmwrite(VMCS_PREEMPT_TIMER, MIN(ticks, 0xFFFFFFFFull));
+}
+
+/* Enters v once and handles the exit it takes. */
+static enum exit_action vcpu_enter(struct vcpu *v)
+{
+	cli();
+	running_inc();
+	int rc = vmx_enter(&v->regs, v->launched);
+	__atomic_fetch_sub(&running_now, 1, __ATOMIC_RELAXED);
+	sti(); /* a pending host interrupt (external-interrupt exit) is taken here */
+	if (rc) {
+		vmx_entry_failed(v, rc);
+		return EXIT_STOP;
+	}
+	v->launched = true;
+	return vmx_exit_dispatch(v);
+}
+
+/* What the stint does after an exit handler's answer. */
+static enum stint_end after_exit(struct vcpu *v, enum exit_action a, uint64_t *asleep)
+{
+	struct guest *g = v->guest;
+	switch (a) {
+	case EXIT_STOP:
+		return STINT_ENDED;
+	case EXIT_HALT:
+		return STINT_HALTED;
+	case EXIT_YIELD:
+		v->yields++;
+		if (sched_others_waiting(rdtsc()))
+			return STINT_REQUEUE;
+		arch_cpu_relax();
+		break;
+	case EXIT_BLOCK:
+		if (g->deadline)
+			v->wake_at = MIN(v->wake_at, g->deadline); /* limit= holds while blocked */
+		if (!vcpu_wait_here(v, asleep))
+			return STINT_BLOCKED;
+		break;
+	case EXIT_RESUME:
+		break;
+	}
+	return STINT_CONTINUE;
+}
+
+/* Runs v on this CPU until its slice ends with others waiting, it halts or blocks
+ * with others waiting, or its guest ends. */
+static enum stint_end vcpu_run(struct vcpu *v)
+{
+	if (!stint_begin(v)) {
+		guest_kick_others(v->guest, v);
+		return STINT_ENDED;
+	}
+	uint64_t t0 = rdtsc(), slice_end = t0 + slice_cycles, asleep = 0;
+	enum stint_end end;
+	do {
+		uint64_t now = rdtsc();
+		end = before_entry(v, now, &slice_end);
+		if (end == STINT_CONTINUE) {
+			vcpu_deliver_irq(v, now);
+			arm_preempt_timer(v, now, slice_end);
+			end = after_exit(v, vcpu_enter(v), &asleep);
+		}
+	} while (end == STINT_CONTINUE);
+	stint_finish(v, t0, asleep);
 	if (end == STINT_ENDED)
-		guest_kick_others(g, v);
+		guest_kick_others(v->guest, v);
 	return end;
 }
 
@@ -368,9 +345,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 static void vcpu_retire(struct vcpu *v, bool halted)
 {
 	struct guest *g = v->guest;
-	if (v->vmcs)
-		frame_free(v->vmcs, 0);
-	v->vmcs = NULL;
+	vmcs_free(v);
 	/* A vCPU retires without its guest ending only by halting; if it was the last
 	 * one able to run, the guest is over. */
 	if (__atomic_sub_fetch(&g->vcpus_live, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -379,9 +354,41 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 				   "every vCPU halted for good (last HLT at RIP 0x%llx with "
 				   "interrupts disabled or no timer armed)",
 				   (unsigned long long)v->rip);
-		guest_finished(g);
+		guest_done(g);
 	}
 	__atomic_sub_fetch(&vcpus_live, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Nothing runnable: sleeps until the next interrupt (tick, or a kick); a requeued
+ * vCPU waits at most one tick. */
+static void sched_idle(void)
+{
+	cli();
+	if (!sched_others_waiting(rdtsc()) && __atomic_load_n(&vcpus_live, __ATOMIC_ACQUIRE))
+		__asm__ __volatile__("sti; hlt" ::: "memory");
+	else
+		sti();
+	smp_call_poll();
+}
+
+/* Runs v for one stint and puts it back or retires it. */
+static void sched_one(struct vcpu *v)
+{
+	if (guest_ended(v->guest)) {
+		vcpu_retire(v, false);
+		return;
+	}
+	if (vmcs_alloc(v)) {
+		guest_kill(v->guest, "out of memory for a VMCS");
+		guest_kick_others(v->guest, v);
+		vcpu_retire(v, false);
+		return;
+	}
+	enum stint_end end = vcpu_run(v);
+	if (end == STINT_REQUEUE || end == STINT_BLOCKED)
+		runq_push(v);
+	else
+		vcpu_retire(v, end == STINT_HALTED);
 }
 
 /* One CPU's loop: take a vCPU, run it, put it back or retire it. */
@@ -390,49 +397,17 @@ static void sched_loop(void *arg)
 	(void)arg;
 	while (__atomic_load_n(&vcpus_live, __ATOMIC_ACQUIRE)) {
 		struct vcpu *v = runq_pop();
-		if (!v) {
-			/* Everything runnable runs elsewhere: sleep until the next interrupt
-			 * (tick, or a kick); a requeued vCPU waits at most one tick. */
-			cli();
-			if (!sched_others_waiting(rdtsc()) &&
-			    __atomic_load_n(&vcpus_live, __ATOMIC_ACQUIRE))
-				__asm__ __volatile__("sti; hlt" ::: "memory");
-			else
-				sti();
-			smp_call_poll();
-			continue;
-		}
-		if (guest_ended(v->guest)) {
-			vcpu_retire(v, false);
-			continue;
-		}
-		if (!v->vmcs) {
-			v->vmcs = frame_alloc(0, FRAME_KERNEL);
-			if (!v->vmcs) {
-				guest_kill(v->guest, "out of memory for a VMCS");
-				guest_kick_others(v->guest, v);
-				vcpu_retire(v, false);
-				continue;
-			}
-			memset(frame_kva(v->vmcs), 0, PAGE_SIZE);
-			*(uint32_t *)frame_kva(v->vmcs) = (uint32_t)(vmx_caps.basic & 0x7FFFFFFF);
-			unsigned long flags = arch_irq_save();
-			(void)vmx_vmclear(frame_pa(v->vmcs)); /* launch state "clear" (25.11.3) */
-			arch_irq_restore(flags);
-		}
-		enum stint_end end = vcpu_run(v);
-		if (end == STINT_REQUEUE || end == STINT_BLOCKED)
-			runq_push(v);
+		if (v)
+			sched_one(v);
 		else
-			vcpu_retire(v, end == STINT_HALTED);
+			sched_idle();
 	}
 	__atomic_sub_fetch(&cpus_in_loop, 1, __ATOMIC_RELEASE);
 }
 
-void sched_run(void)
+/* Starts the clocks of every queued guest. */
+static void sched_start_guests(uint64_t hz)
 {
-	uint64_t hz = time_cycles_hz();
-	slice_cycles = hz ? hz / 1000 * SLICE_MS : 10000000;
 	uint64_t now = rdtsc();
 	for (unsigned i = 0; i < sched_guest_count; i++) {
 		struct guest *g = sched_guests[i];
@@ -440,6 +415,11 @@ void sched_run(void)
 		g->deadline = g->limit_ms ? now + g->limit_ms * (hz / 1000) : 0;
 		g->state = GUEST_RUNNING;
 	}
+}
+
+/* Sends every other CPU with VMX on into sched_loop. Returns how many CPUs run it. */
+static unsigned sched_start_cpus(void)
+{
 	unsigned cpu, started = 1;
 	__atomic_store_n(&cpus_in_loop, 1, __ATOMIC_RELAXED);
 	cpumask_for_each (cpu, smp_online_mask()) {
@@ -453,6 +433,16 @@ void sched_run(void)
 		}
 		started++;
 	}
+	return started;
+}
+
+void sched_run(sched_guest_done_fn done)
+{
+	uint64_t hz = time_cycles_hz();
+	slice_cycles = hz ? hz / 1000 * SLICE_MS : 10000000;
+	guest_done = done;
+	sched_start_guests(hz);
+	unsigned started = sched_start_cpus();
 	printk("vmm: running %u vCPU(s) of %u guest(s) on %u CPU(s), %u ms slices%s\n",
 	       __atomic_load_n(&vcpus_live, __ATOMIC_RELAXED), sched_guest_count, started, SLICE_MS,
 	       vmx_caps.preempt_timer ? "" : " (no preemption timer: tick-driven)");

@@ -1,133 +1,19 @@
 /*
- * VMCS set-up for one vCPU (host state of the running CPU, 64-bit long-mode guest
- * state, the adjusted controls, EPT pointer and VPID) and the words for VMX failures.
- * Checks on guest state: SDM Vol 3C 27.3 "Checking and Loading Guest State"; host
- * state: 27.2.2/27.2.3; segment access rights format: 25.4.1 table 25-2.
+ * A vCPU's VMCS: allocating it, filling it (the adjusted controls, the host state of
+ * the running CPU, the start state of the guest's mode: long, 32-bit or real), and
+ * moving it between CPUs (VMCLEAR on the CPU it leaves, VMPTRLD and new host state on
+ * the next). Checks on guest state: SDM Vol 3C 27.3 "Checking and Loading Guest State";
+ * host state: 27.2.2/27.2.3; segment access rights format: 25.4.1 table 25-2; a VMCS
+ * is current on at most one CPU: 25.1, 25.11.1.
  */
 #include <arch/cpu.h>
 #include <keel/errno.h>
 #include <keel/frame.h>
+#include <keel/smp.h>
 #include <keel/string.h>
 
-#include "guest.h"
-
-/* VM-instruction error numbers (SDM Vol 3C 31.4). */
-static const char *const insn_errors[] = {
-	[1] = "VMCALL executed in VMX root operation",
-	[2] = "VMCLEAR with invalid physical address",
-	[3] = "VMCLEAR with VMXON pointer",
-	[4] = "VMLAUNCH with non-clear VMCS",
-	[5] = "VMRESUME with non-launched VMCS",
-	[6] = "VMRESUME after VMXOFF",
-	[7] = "VM entry with invalid control field(s)",
-	[8] = "VM entry with invalid host-state field(s)",
-	[9] = "VMPTRLD with invalid physical address",
-	[10] = "VMPTRLD with VMXON pointer",
-	[11] = "VMPTRLD with incorrect VMCS revision identifier",
-	[12] = "VMREAD/VMWRITE from/to unsupported VMCS component",
-	[13] = "VMWRITE to read-only VMCS component",
-	[15] = "VMXON executed in VMX root operation",
-	[16] = "VM entry with invalid executive-VMCS pointer",
-	[17] = "VM entry with non-launched executive VMCS",
-	[18] = "VM entry with executive-VMCS pointer not VMXON pointer",
-	[19] = "VMCALL with non-clear VMCS",
-	[20] = "VMCALL with invalid VM-exit control fields",
-	[22] = "VMCALL with incorrect MSEG revision identifier",
-	[23] = "VMXOFF under dual-monitor treatment of SMIs and SMM",
-	[24] = "VMCALL with invalid SMM-monitor features",
-	[25] = "VM entry with invalid VM-execution control fields in executive VMCS",
-	[26] = "VM entry with events blocked by MOV SS",
-	[28] = "invalid operand to INVEPT/INVVPID",
-};
-
-const char *vmx_insn_error_str(uint32_t err)
-{
-	if (err < sizeof(insn_errors) / sizeof(insn_errors[0]) && insn_errors[err])
-		return insn_errors[err];
-	return "unknown VM-instruction error";
-}
-
-/* Basic exit reasons (SDM Vol 3D appendix C). */
-static const char *const exit_names[EXIT_REASON_COUNT] = {
-	[0] = "exception/NMI",
-	[1] = "external interrupt",
-	[2] = "triple fault",
-	[3] = "INIT",
-	[4] = "SIPI",
-	[5] = "I/O SMI",
-	[6] = "other SMI",
-	[7] = "interrupt window",
-	[8] = "NMI window",
-	[9] = "task switch",
-	[10] = "CPUID",
-	[11] = "GETSEC",
-	[12] = "HLT",
-	[13] = "INVD",
-	[14] = "INVLPG",
-	[15] = "RDPMC",
-	[16] = "RDTSC",
-	[17] = "RSM",
-	[18] = "VMCALL",
-	[19] = "VMCLEAR",
-	[20] = "VMLAUNCH",
-	[21] = "VMPTRLD",
-	[22] = "VMPTRST",
-	[23] = "VMREAD",
-	[24] = "VMRESUME",
-	[25] = "VMWRITE",
-	[26] = "VMXOFF",
-	[27] = "VMXON",
-	[28] = "CR access",
-	[29] = "MOV DR",
-	[30] = "I/O instruction",
-	[31] = "RDMSR",
-	[32] = "WRMSR",
-	[33] = "entry failure: invalid guest state",
-	[34] = "entry failure: MSR loading",
-	[36] = "MWAIT",
-	[37] = "monitor trap flag",
-	[39] = "MONITOR",
-	[40] = "PAUSE",
-	[41] = "entry failure: machine check",
-	[43] = "TPR below threshold",
-	[44] = "APIC access",
-	[45] = "virtualized EOI",
-	[46] = "GDTR/IDTR access",
-	[47] = "LDTR/TR access",
-	[48] = "EPT violation",
-	[49] = "EPT misconfiguration",
-	[50] = "INVEPT",
-	[51] = "RDTSCP",
-	[52] = "VMX-preemption timer",
-	[53] = "INVVPID",
-	[54] = "WBINVD",
-	[55] = "XSETBV",
-	[56] = "APIC write",
-	[57] = "RDRAND",
-	[58] = "INVPCID",
-	[59] = "VMFUNC",
-	[60] = "ENCLS",
-	[61] = "RDSEED",
-	[62] = "page-modification log full",
-	[63] = "XSAVES",
-	[64] = "XRSTORS",
-	[66] = "SPP-related event",
-	[67] = "UMWAIT",
-	[68] = "TPAUSE",
-	[69] = "LOADIWKEY",
-};
-
-const char *vmx_exit_reason_str(uint32_t reason)
-{
-	if (reason < EXIT_REASON_COUNT && exit_names[reason])
-		return exit_names[reason];
-	return "unknown exit reason";
-}
-
-uint64_t vmcs_eptp(struct vm_space *s)
-{
-	return ept_eptp(vm_space_root_pa(s));
-}
+#include "layout.h"
+#include "vmcs.h"
 
 struct desc_ptr {
 	uint16_t limit;
@@ -136,7 +22,7 @@ struct desc_ptr {
 
 /* Host state: this CPU's control registers and tables (27.2.2, 28.5 "Loading Host State").
  * Per CPU (GS base, TSS, GDT): rewritten whenever a vCPU's VMCS moves to another CPU. */
-int vmcs_setup_host(void)
+static int vmcs_setup_host(void)
 {
 	struct cpu *c = this_cpu();
 	struct desc_ptr idt;
@@ -263,7 +149,7 @@ static int setup_guest_segments(const struct mode_state *m)
 	return err;
 }
 
-int vmcs_setup(struct vcpu *v)
+static int vmcs_setup(struct vcpu *v)
 {
 	const struct guest *g = v->guest;
 	const struct mode_state *m = &mode_states[g->mode];
@@ -298,4 +184,71 @@ int vmcs_setup(struct vcpu *v)
 	v->regs.rsi = v->index;
 	v->regs.rdx = g->vcpu_count;
 	return err ? -EIO : 0;
+}
+
+int vmcs_alloc(struct vcpu *v)
+{
+	if (v->vmcs)
+		return 0;
+	struct frame *f = frame_alloc(0, FRAME_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	memset(frame_kva(f), 0, PAGE_SIZE);
+	*(uint32_t *)frame_kva(f) = (uint32_t)(vmx_caps.basic & 0x7FFFFFFF); /* 25.2 */
+	unsigned long flags = arch_irq_save();
+	(void)vmx_vmclear(frame_pa(f)); /* launch state "clear" (25.11.3) */
+	arch_irq_restore(flags);
+	v->vmcs = f;
+	return 0;
+}
+
+void vmcs_free(struct vcpu *v)
+{
+	if (v->vmcs)
+		frame_free(v->vmcs, 0);
+	v->vmcs = NULL;
+}
+
+/* Fills the VMCS the first time; after a move, rewrites this CPU's host state. */
+static int vmcs_prepare(struct vcpu *v, int self)
+{
+	if (!v->initialized) {
+		if (vmcs_setup(v))
+			return -EIO;
+		v->initialized = true;
+	} else if (v->host_cpu != self) {
+		if (vmcs_setup_host())
+			return -EIO;
+		v->migrations++;
+	}
+	return 0;
+}
+
+int vmcs_load(struct vcpu *v)
+{
+	int self = (int)this_cpu_id();
+	if (vmx_vmptrld(frame_pa(v->vmcs)) || vmcs_prepare(v, self))
+		goto out_clear;
+	bool moved = v->host_cpu != self;
+	v->host_cpu = self;
+	v->launched = false; /* VMCLEARed when it left the last CPU (or never launched) */
+	if (v->vpid && vmwrite(VMCS_VPID, v->vpid))
+		goto out_clear;
+	vm_space_activate(&v->guest->space); /* writes the EPTP into the current VMCS */
+	/* This CPU may still hold translations tagged with v's VPID from when v last ran
+	 * here, older than what the guest has changed since on other CPUs (28.3.3.3):
+	 * drop them. */
+	if (moved && v->vpid)
+		ept_flush_vpid(v->vpid);
+	return 0;
+out_clear:
+	(void)vmx_vmclear(frame_pa(v->vmcs)); /* nothing was activated */
+	return -EIO;
+}
+
+void vmcs_unload(struct vcpu *v)
+{
+	vm_space_deactivate(&v->guest->space);
+	(void)vmx_vmclear(frame_pa(v->vmcs));
+	v->launched = false;
 }

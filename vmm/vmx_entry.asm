@@ -22,7 +22,7 @@
 %define R_R14 104
 %define R_R15 112
 %define R_CR2 120
-%define VMCS_HOST_RSP 0x6C14
+%define VMCS_HOST_RSP 0x6C14 ; arch/vmcs.h (NASM cannot include the C header)
 
 section .text
 bits 64

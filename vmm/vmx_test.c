@@ -4,7 +4,7 @@
 #include <keel/smp.h>
 #include <keel/string.h>
 
-#include "guest.h"
+#include "exit.h"
 
 /* must-be-1 bits are forced on, optional bits dropped when not allowed. */
 KTEST(vmx_ctl_adjust_forces_must1_and_drops_disallowed_optional)

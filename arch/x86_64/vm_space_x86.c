@@ -24,6 +24,7 @@
  * plus INVVPID for the space's VPID (SDM Vol 3C 29.4.3 "Invalidating Cached
  * Translation Information", 31.3 INVEPT/INVVPID).
  */
+#include <arch/vmcs.h>
 #include <arch/x86.h>
 #include <keel/check.h>
 
@@ -138,17 +139,13 @@ static void invvpid(unsigned type, uint16_t vpid)
 	__asm__ __volatile__("invvpid %0, %q1" ::"m"(desc), "r"((uint64_t)type) : "cc", "memory");
 }
 
-/* VMCS field encodings (SDM Vol 3D appendix B): VPID, EPT pointer. */
-#define VMCS_VPID_FIELD 0x0000ull
-#define VMCS_EPTP_FIELD 0x201Aull
-
 static void ept_load(struct vm_space *s)
 {
 	uint64_t eptp = ept_eptp(vm_space_root_pa(s));
 	uint64_t vpid = s->tag;
-	__asm__ __volatile__("vmwrite %0, %1" ::"r"(eptp), "r"(VMCS_EPTP_FIELD) : "cc");
+	(void)vmwrite(VMCS_EPT_POINTER, eptp);
 	if (vpid)
-		__asm__ __volatile__("vmwrite %0, %1" ::"r"(vpid), "r"(VMCS_VPID_FIELD) : "cc");
+		(void)vmwrite(VMCS_VPID, vpid);
 }
 
 void ept_flush_vpid(uint16_t vpid)

@@ -181,13 +181,13 @@ static const char *err_name(int err)
 
 static bool seg_is(const struct guest_image_seg *g, const struct seg_spec *s)
 {
-	if (g->gpa == s->paddr && g->file_off == s->off && g->file_size == s->filesz &&
+	if (g->gpa.v == s->paddr && g->file_off == s->off && g->file_size == s->filesz &&
 	    g->mem_size == s->memsz && g->flags == s->flags)
 		return true;
 	snprintf(fake_why, sizeof(fake_why),
 		 "segment gpa 0x%llx off 0x%llx filesz 0x%llx memsz 0x%llx flags %u, "
 		 "expected paddr 0x%llx",
-		 (unsigned long long)g->gpa, (unsigned long long)g->file_off,
+		 (unsigned long long)g->gpa.v, (unsigned long long)g->file_off,
 		 (unsigned long long)g->file_size, (unsigned long long)g->mem_size, g->flags,
 		 (unsigned long long)s->paddr);
 	return false;
@@ -474,7 +474,7 @@ static bool flat_unless_elf_magic(void)
 		int err = parse(flats[i], len, &lay, &img, why, sizeof(why));
 		T_ASSERT(err == 0);
 		T_ASSERT(img.kind == GUEST_IMAGE_FLAT && img.entry == LOAD_MIN);
-		T_ASSERT(img.seg_count == 1 && img.seg[0].gpa == LOAD_MIN);
+		T_ASSERT(img.seg_count == 1 && img.seg[0].gpa.v == LOAD_MIN);
 		T_ASSERT(img.seg[0].file_off == 0 && img.seg[0].file_size == len);
 		T_ASSERT(img.seg[0].mem_size == len && img.seg[0].flags == 7);
 	}
@@ -571,8 +571,8 @@ static bool real_elf_parses(const char *path, enum guest_image_kind kind)
 	for (unsigned i = 0; i < img.seg_count; i++) {
 		const struct guest_image_seg *g = &img.seg[i];
 		has_bss |= g->file_size < g->mem_size;
-		if (img.entry >= g->gpa && img.entry - g->gpa < g->file_size)
-			T_ASSERT(!memcmp(buf + g->file_off + (img.entry - g->gpa), start,
+		if (img.entry >= g->gpa.v && img.entry - g->gpa.v < g->file_size)
+			T_ASSERT(!memcmp(buf + g->file_off + (img.entry - g->gpa.v), start,
 					 sizeof(start)));
 	}
 	T_ASSERT(has_bss);
@@ -605,13 +605,13 @@ static const char *broken_promise(const uint8_t *data, size_t size, const struct
 			return "sizes";
 		if (a->file_off > size || a->file_size > size - a->file_off)
 			return "file range outside the image";
-		if (a->gpa < LOAD_MIN || a->gpa > MEM || a->mem_size > MEM - a->gpa)
+		if (a->gpa.v < LOAD_MIN || a->gpa.v > MEM || a->mem_size > MEM - a->gpa.v)
 			return "segment outside [load_min, mem)";
 		for (unsigned j = 0; j < i; j++)
-			if (a->gpa < img->seg[j].gpa + img->seg[j].mem_size &&
-			    img->seg[j].gpa < a->gpa + a->mem_size)
+			if (a->gpa.v < img->seg[j].gpa.v + img->seg[j].mem_size &&
+			    img->seg[j].gpa.v < a->gpa.v + a->mem_size)
 				return "segments overlap";
-		if (img->entry >= a->gpa && img->entry - a->gpa < a->mem_size)
+		if (img->entry >= a->gpa.v && img->entry - a->gpa.v < a->mem_size)
 			entry_ok = a->flags & GUEST_IMAGE_X;
 	}
 	return entry_ok ? NULL : "entry not in an executable segment";

@@ -1,0 +1,83 @@
+/*
+ * The device bus (dev.h): registration by range and the one dispatcher for port I/O
+ * and MMIO accesses. Knows no device; devices know nothing of each other.
+ */
+#include <keel/errno.h>
+#include <keel/heap.h>
+
+#include "dev.h"
+
+struct vdev_bus *vdev_bus_create(void)
+{
+	return kzalloc(sizeof(struct vdev_bus));
+}
+
+void vdev_bus_destroy(struct vdev_bus *bus)
+{
+	if (!bus)
+		return;
+	for (unsigned i = 0; i < bus->count; i++)
+		kfree(bus->range[i].state);
+	kfree(bus);
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+	return a < b + b_len && b < a + a_len;
+}
+
+int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+		  const struct vdev_ops *ops, void *state)
+{
+	int err = 0;
+	if (!len || base + len < base || (space == VDEV_PIO && base + len > 0x10000))
+		err = -EINVAL;
+	for (unsigned i = 0; !err && i < bus->count; i++) {
+		const struct vdev_range *r = &bus->range[i];
+		if (r->space == space && ranges_overlap(base, len, r->base, r->len))
+			err = -EEXIST;
+	}
+	if (!err && bus->count == VDEV_RANGE_MAX)
+		err = -ENOSPC;
+	if (err) {
+		kfree(state);
+		return err;
+	}
+	bus->range[bus->count++] = (struct vdev_range){ space, base, len, ops, state };
+	return 0;
+}
+
+const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space space, uint64_t addr)
+{
+	for (unsigned i = 0; i < bus->count; i++) {
+		const struct vdev_range *r = &bus->range[i];
+		if (r->space == space && addr >= r->base && addr - r->base < r->len)
+			return r;
+	}
+	return NULL;
+}
+
+uint64_t vdev_size_mask(unsigned size)
+{
+	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+}
+
+bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned size, bool write,
+		 uint64_t *val, enum exit_action *action)
+{
+	const struct vdev_range *r = vdev_find(v->guest->devices, space, addr);
+	if (!r)
+		return false;
+	uint64_t off = addr - r->base, mask = vdev_size_mask(size);
+	*action = EXIT_RESUME;
+	if (write) {
+		if (r->ops->write)
+			*action = r->ops->write(v, r->state, off, size, *val & mask);
+	} else {
+		*val = mask;
+		if (r->ops->read)
+			*action = r->ops->read(v, r->state, off, size, val);
+		*val &= mask;
+	}
+	return true;
+}

@@ -1,0 +1,75 @@
+/*
+ * The device model: emulated devices are registered on a guest's bus by address range,
+ * in one of two address spaces (port I/O, guest-physical MMIO), and reached through one
+ * dispatcher. Each device is one file in vmm/dev/ with a `*_attach` function that
+ * registers its ranges; platform.c says which devices a guest gets.
+ *
+ * An access is (offset into the device's range, size 1/2/4/8 bytes). A read stores the
+ * value in *val (the dispatcher masks it to size); a write passes it in val. Handlers
+ * run on the CPU handling the vCPU's exit, with interrupts on and no lock held; they may
+ * end the guest (guest_exit/guest_kill: EXIT_STOP). A range claims an access by its
+ * first byte.
+ *
+ * Port I/O is dispatched by exit_io.c. MMIO ranges can be registered and found, but no
+ * exit dispatches to them yet: that needs an instruction decoder (the EPT-violation
+ * handler names the device when it ends a guest for such an access).
+ */
+#ifndef VMM_DEV_DEV_H
+#define VMM_DEV_DEV_H
+
+#include "../guest.h"
+
+enum vdev_space { VDEV_PIO, VDEV_MMIO };
+
+struct vdev_ops {
+	const char *name;
+	/* NULL read: reads give all ones; NULL write: writes are ignored. */
+	enum exit_action (*read)(struct vcpu *v, void *state, uint64_t off, unsigned size,
+				 uint64_t *val);
+	enum exit_action (*write)(struct vcpu *v, void *state, uint64_t off, unsigned size,
+				  uint64_t val);
+};
+
+struct vdev_range {
+	enum vdev_space space;
+	uint64_t base, len;
+	const struct vdev_ops *ops;
+	void *state; /* the device's, kmalloc'd or NULL; freed with the bus */
+};
+
+#define VDEV_RANGE_MAX 16
+
+/* [c] filled while the guest is built, read-only once it runs. */
+struct vdev_bus {
+	unsigned count;
+	struct vdev_range range[VDEV_RANGE_MAX];
+};
+
+/* An empty bus, or NULL (out of memory). */
+struct vdev_bus *vdev_bus_create(void);
+/* Frees the bus and every device state on it. */
+void vdev_bus_destroy(struct vdev_bus *bus);
+
+/*
+ * Registers [base, base + len) of space for ops, with state (kmalloc'd or NULL; the bus
+ * owns it from here, even on failure). Returns 0, -EINVAL (empty or wrapping range, a
+ * port range above 0xFFFF), -EEXIST (overlaps a registered range) or -ENOSPC.
+ */
+int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+		  const struct vdev_ops *ops, void *state) __must_check;
+/* The range whose device claims addr, or NULL. */
+const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space space,
+				   uint64_t addr);
+
+/*
+ * Dispatches an access by v to the device claiming addr. Returns true with *action set
+ * if a device claimed it (a read's *val masked to size bytes), false if none did (the
+ * caller decides: unclaimed ports read all ones).
+ */
+bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned size, bool write,
+		 uint64_t *val, enum exit_action *action);
+
+/* All ones of size bytes (1, 2, 4 or 8). */
+uint64_t vdev_size_mask(unsigned size);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * The exit handlers, one family per file, each the table's entry for its reasons
+ * (exit.c): exit_irq.c (interrupts, exceptions, HLT, events), exit_cpuid.c, exit_cr.c,
+ * exit_io.c, exit_msr.c, exit_ept.c, hypercall.c (VMCALL). exit_irq.c also owns the
+ * two event steps around every entry, which sched.c calls.
+ */
+#ifndef VMM_EXIT_HANDLERS_H
+#define VMM_EXIT_HANDLERS_H
+
+#include "guest.h"
+
+/* exit_irq.c */
+enum exit_action exit_exception_nmi(struct vcpu *v);
+enum exit_action exit_ext_intr(struct vcpu *v);
+enum exit_action exit_triple_fault(struct vcpu *v);
+enum exit_action exit_intr_window(struct vcpu *v);
+enum exit_action exit_hlt(struct vcpu *v);
+enum exit_action exit_preempt_timer(struct vcpu *v);
+/* Re-injects an event whose delivery the exit cut short (IDT-vectoring information). */
+void vcpu_redeliver(struct vcpu *v);
+/* Before each entry: turns an expired virtual timer into a pending interrupt and
+ * injects it when the guest can take it (else asks for an interrupt-window exit). */
+void vcpu_deliver_irq(struct vcpu *v, uint64_t now);
+/* exit_cpuid.c */
+enum exit_action exit_cpuid(struct vcpu *v);
+/* exit_cr.c */
+enum exit_action exit_cr_access(struct vcpu *v);
+/* exit_io.c */
+enum exit_action exit_io(struct vcpu *v);
+/* exit_msr.c */
+enum exit_action exit_rdmsr(struct vcpu *v);
+enum exit_action exit_wrmsr(struct vcpu *v);
+/* exit_ept.c */
+enum exit_action exit_ept_violation(struct vcpu *v);
+enum exit_action exit_ept_misconfig(struct vcpu *v);
+/* hypercall.c */
+enum exit_action exit_vmcall(struct vcpu *v);
+
+#endif

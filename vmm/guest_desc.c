@@ -1,0 +1,127 @@
+/*
+ * Parses `guest=NAME,image=MODULE,...` descriptions (guest_desc.h). Knows the keys and
+ * their limits, nothing of guests, modules or memory.
+ */
+#include <keel/cmdline.h>
+#include <keel/errno.h>
+#include <keel/string.h>
+
+#include "guest_desc.h"
+
+static const char *const mode_names[] = { "long", "32", "real" }; /* mode= values */
+
+const char *guest_mode_str(enum guest_mode mode)
+{
+	return mode_names[mode];
+}
+
+/* A number (cmdline_parse_uint) of bytes, or of K/M/G with that suffix: "4M". */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	size_t len = strlen(s);
+	unsigned shift = 0;
+	switch (len ? s[len - 1] | 0x20 : 0) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	}
+	if (!cmdline_parse_uint(s, len - (shift != 0), out) || *out > (1ull << 40))
+		return false;
+	*out <<= shift;
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	return cmdline_parse_uint(s, strlen(s), out);
+}
+
+static int parse_mode(const char *s)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(mode_names); i++)
+		if (!strcmp(s, mode_names[i]))
+			return (int)i;
+	return -1;
+}
+
+/* Copies a non-empty string shorter than cap into dst; false otherwise. */
+static bool copy_word(char *dst, const char *s, size_t cap)
+{
+	size_t len = strlen(s);
+	if (!len || len >= cap)
+		return false;
+	memcpy(dst, s, len + 1);
+	return true;
+}
+
+/* One key=value pair into d. Returns 0, or -EINVAL with *why. */
+static int parse_key(struct guest_desc *d, const char *key, const char *val, const char **why)
+{
+	uint64_t n;
+	if (!strcmp(key, "image")) {
+		if (!copy_word(d->image, val, sizeof(d->image)))
+			return *why = "image= empty or longer than 63 characters", -EINVAL;
+	} else if (!strcmp(key, "mem")) {
+		if (!parse_size(val, &d->mem))
+			return *why = "bad mem= (e.g. mem=4M)", -EINVAL;
+	} else if (!strcmp(key, "vcpus")) {
+		if (!parse_u64(val, &n) || n < 1 || n > GUEST_VCPU_MAX)
+			return *why = "vcpus= must be 1 to 8", -EINVAL;
+		d->vcpus = (unsigned)n;
+	} else if (!strcmp(key, "mode")) {
+		if ((d->mode = parse_mode(val)) < 0)
+			return *why = "mode= must be long, 32 or real", -EINVAL;
+	} else if (!strcmp(key, "arg")) {
+		if (!parse_u64(val, &d->arg))
+			return *why = "arg= must be a decimal or 0x-hex number", -EINVAL;
+	} else if (!strcmp(key, "limit")) {
+		if (!parse_u64(val, &d->limit_ms) || d->limit_ms > 86400000)
+			return *why = "limit= must be milliseconds (at most a day)", -EINVAL;
+	} else if (!strcmp(key, "populate")) {
+		if (strcmp(val, "demand") && strcmp(val, "eager"))
+			return *why = "populate= must be demand or eager", -EINVAL;
+		d->eager = !strcmp(val, "eager");
+	} else {
+		return *why = "unknown key (image, mem, vcpus, mode, arg, limit, populate)",
+		       -EINVAL;
+	}
+	return 0;
+}
+
+int guest_desc_parse(char *s, struct guest_desc *d, const char **why)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem = MiB(4);
+	d->vcpus = 1;
+	d->mode = -1;
+	char *field = s;
+	for (unsigned i = 0; field; i++) {
+		char *next = strchr(field, ',');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(field, '=');
+		if (i == 0 && !eq) {
+			if (!copy_word(d->name, field, sizeof(d->name)))
+				return *why = "name empty or longer than 23 characters", -EINVAL;
+		} else if (!eq) {
+			return *why = "expected key=value after the name", -EINVAL;
+		} else {
+			*eq = '\0';
+			int err = parse_key(d, field, eq + 1, why);
+			if (err)
+				return err;
+		}
+		field = next;
+	}
+	if (!d->name[0] || !d->image[0])
+		return *why = "needs a name and image=MODULE", -EINVAL;
+	if (d->mem < MiB(2) || d->mem > GiB(1) || (d->mem & (SIZE_2M - 1)))
+		return *why = "mem must be a multiple of 2M between 2M and 1G", -EINVAL;
+	return 0;
+}

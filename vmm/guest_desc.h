@@ -1,0 +1,37 @@
+/*
+ * Guest descriptions: the `guest=` command-line option parsed into a struct, with a
+ * reason for anything malformed. Pure (no guest state, no allocation, no printk), so
+ * the parser is tested on its own; vmm.c turns a description into a guest.
+ */
+#ifndef VMM_GUEST_DESC_H
+#define VMM_GUEST_DESC_H
+
+#include <keel/compiler.h>
+#include <keel/types.h>
+
+#define GUEST_NAME_MAX 24
+#define GUEST_VCPU_MAX 8
+
+enum guest_mode { GUEST_MODE_LONG, GUEST_MODE_32, GUEST_MODE_REAL };
+
+/* A parsed `guest=` description. */
+struct guest_desc {
+	char name[GUEST_NAME_MAX];
+	char image[64];
+	uint64_t mem, arg, limit_ms;
+	unsigned vcpus;
+	int mode; /* -1: from the image (ELF class), else enum guest_mode */
+	bool eager;
+};
+
+/*
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=]` (s is
+ * modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
+ * name is already taken is the caller's question.
+ */
+int guest_desc_parse(char *s, struct guest_desc *d, const char **why) __must_check;
+
+/* The mode= word of a mode ("long", "32", "real"). */
+const char *guest_mode_str(enum guest_mode mode);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * What Keel prints about guests: the line when one ends (how, after how long, with its
+ * scheduling counters and VMCALL rate) and the summary table when all have.
+ */
+#ifndef VMM_REPORT_H
+#define VMM_REPORT_H
+
+#include "guest.h"
+
+/* How g ended, printed as it happens (sched.c calls it through vmm.c). */
+void report_guest_end(struct guest *g);
+/* The summary table of count guests. */
+void report_summary(struct guest *const *guests, unsigned count);
+/* The words for a mode ("long", "32-bit", "real"). */
+const char *report_mode_word(enum guest_mode mode);
+
+#endif
