@@ -16,12 +16,8 @@ extern const struct ktest __ktests_start[], __ktests_end[];
 
 CMDLINE_OPT(test, "test", CMDLINE_STR, 0, 0, "run kernel tests matching GLOB[,GLOB]");
 
+/* The test running now, or NULL: for a debugger (`p current_test` in gdb after a hang). */
 static const char *volatile current_test;
-
-const char *ktest_current(void)
-{
-	return current_test;
-}
 
 /* Glob match with '*' and '?', pattern ends at ',' or NUL. */
 static bool glob_match(const char *p, const char *s)

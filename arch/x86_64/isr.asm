@@ -1,5 +1,5 @@
 ; Interrupt and exception entry stubs: one per vector, all ending in trap_common, which
-; saves the general registers as a struct trap_frame (arch/include/arch/cpu.h) and calls
+; saves the general registers as a struct trap_frame (arch/x86_64/include/arch/cpu.h) and calls
 ; trap_handler(frame). Kernel-only for now: no SWAPGS (no user mode yet).
 bits 64
 default rel

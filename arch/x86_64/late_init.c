@@ -9,7 +9,7 @@
 
 /*
  * Order: the kernel's own table first (built by the engine; the APIC maps its registers
- * uncached through it and the APs load it); the MADT (CPUs, APIC address) (CPUs, APIC address); the APIC before interrupts are ever
+ * uncached through it and the APs load it); the MADT (CPUs, APIC address); the APIC before interrupts are ever
  * enabled (it masks the 8259s, which the BIOS left over the exception vectors); the
  * clock before anything waits (it calibrates the APIC timer and starts the tick);
  * then the APs, which need the calibrated INIT/SIPI delays. Interrupts are on after.

@@ -1,7 +1,7 @@
 /*
  * Hooks that generic code (kernel/, kernel/mm/) calls and each arch implements.
  * The x86-64 kernel implements them in arch/x86_64/; the host unit tests implement
- * them in tests/fake_arch. Nothing here may expose x86 details.
+ * them in tests/host/fake_arch.c. Nothing here may expose x86 details.
  */
 #ifndef KEEL_ARCH_H
 #define KEEL_ARCH_H

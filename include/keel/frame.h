@@ -1,6 +1,6 @@
 /*
  * Physical frames and their metadata: the contract between the frame allocator
- * (kernel/frame.c in the kernel, tests/fake_arch in host tests) and its users,
+ * (kernel/frame.c in the kernel, tests/host/frame_fake.c in host tests) and its users,
  * above all the page-table engine in kernel/mm.
  *
  * Every usable physical 4 KiB frame has one struct frame. A frame is either free

@@ -10,7 +10,7 @@
 
 /* Interrupt vectors (0-31 exceptions; 0x20-0x2F the masked legacy PIC). */
 #define VEC_LAPIC_TIMER 0xF0
-#define VEC_IPI_CALL 0xF1 /* cross-CPU function call (kernel/smp.c) */
+#define VEC_IPI_CALL 0xF1 /* cross-CPU function call (kernel/smp_call.c) */
 #define VEC_IPI_TEST 0xF2 /* IPI delivery test */
 #define VEC_IPI_STOP 0xF3 /* panic: stop all other CPUs */
 #define VEC_SPURIOUS 0xFF

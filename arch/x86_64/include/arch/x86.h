@@ -10,7 +10,7 @@
 #define KERNEL_VMA 0xFFFFFFFF80000000ull
 #define DIRECT_MAP_BASE 0xFFFF800000000000ull
 
-/* Segment selectors in the per-CPU GDT (arch/x86_64/gdt.c). */
+/* Segment selectors in the per-CPU GDT (arch/x86_64/cpu.c). */
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
 #define SEL_TSS 0x18
