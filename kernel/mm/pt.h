@@ -195,7 +195,8 @@ struct pt_item {
 /*
  * A level-1 leaf the cursor decoded or encoded: raw is the format's encoding of (pa,
  * prop). With the format's leaf_pa_step, raw + k * step encodes (pa + k * 4 KiB, prop)
- * for every valid pa, which lets runs of leaves skip decode/encode (pt_run.c).
+ * for every valid pa, which lets runs of leaves skip decode/encode (pt_entry.c,
+ * pt_run.c).
  */
 struct pt_leaf_memo {
 	uint64_t raw;

@@ -1,7 +1,8 @@
 /*
- * Page-table engine, part 1: walking. The explicit depth-first walker, cursor
+ * Page-table engine, lower layer: walking. The explicit depth-first walker, cursor
  * begin/end (lock-free descent, node locking), positioning, query and find_next.
- * Knows no format bits (pt_format.h) and no TLB instruction (pt_flush_batch).
+ * Uses only the bottom layer (pt_entry.c, pt_node.c) and the epoch: never the batch
+ * nor anything above. Knows no format bits (pt_format.h) and no TLB instruction.
  *
  * Lock order (global): node locks top-down, and among nodes of one level in address
  * order, i.e. depth-first pre-order; taken only by pt_cursor_begin (and briefly, alone,
@@ -298,6 +299,29 @@ static void pt_fill_item(const struct pt_cursor *c, const struct pt_entry *e, un
 		.pa = e->kind == PT_ENTRY_LEAF ? e->pa : PA(0),
 		.prop = e->kind == PT_ENTRY_LEAF ? e->prop : (struct pt_prop){ 0 },
 	};
+}
+
+/*
+ * pt_cursor_query's fast path: a 4 KiB leaf the decode memo recognises, in the level-1
+ * node on the cursor's path. Returns false (nothing done) otherwise.
+ */
+static bool pt_query_fast(struct pt_cursor *c, struct pt_item *out)
+{
+	uint64_t raw;
+	paddr_t pa;
+
+	if (c->level != 1 || c->va >= c->end)
+		return false;
+	raw = pt_path_load(c, 1);
+	if (!raw || !pt_memo_decode(c->fmt, &c->dec, raw, &pa))
+		return false;
+	*out = (struct pt_item){ .kind = PT_ITEM_LEAF,
+				 .va = pt_lin_to_va(c->fmt, c->va),
+				 .size = PAGE_SIZE,
+				 .level = 1,
+				 .pa = pa,
+				 .prop = c->dec.prop };
+	return true;
 }
 
 int pt_cursor_query(struct pt_cursor *c, struct pt_item *out)
