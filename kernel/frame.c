@@ -34,7 +34,7 @@
 /*
  * [c] const after frame_init  [z] frame_lock (counters: written with WRITE_ONCE under
  * it, read without it by the statistics functions)
- * Lock order: frame_lock is a leaf; nothing else is taken while it is held.
+ * Lock order: see the top of kernel/mm/pt_walk.c.
  */
 static spinlock_t frame_lock = SPINLOCK_INIT;
 static struct frame *frames;	   /* [c] metadata, frames[pfn - frame_base_pfn] */

@@ -14,8 +14,7 @@
  * HEAP_POISON in its second, which makes double frees cheap to catch.
  * An empty slab goes straight back to the frame allocator.
  *
- * Lock order: a class lock is never held while calling the frame allocator, and no
- * two class locks are ever held together.
+ * Lock order: see the top of kernel/mm/pt_walk.c.
  */
 #include <keel/arch.h>
 #include <keel/check.h>

@@ -110,11 +110,12 @@ static void ept_decode(uint64_t raw, unsigned level, struct pt_entry *out)
 	};
 }
 
-#define EPT_FORMAT_COMMON                                                               \
-	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 },   \
-	.va_bits = 48, .sign_extend = false, .pa_bits = 52, .soft_bits = EPT_SOFT_BITS, \
-	.top_first = 0, .top_last = 511, .leaf_pa_step = PAGE_SIZE,                     \
-	.hw_bits = EPT_A | EPT_D, /* when EPTP bit 6 is set: SDM Vol 3C 29.3.5 */       \
+#define EPT_FORMAT_COMMON                                                                \
+	.levels = 4, .shift = { 0, 12, 21, 30, 39 }, .index_bits = { 0, 9, 9, 9, 9 },    \
+	.va_bits = 48, .sign_extend = false, .pa_bits = 52, .soft_bits = EPT_SOFT_BITS,  \
+	.top_first = 0, .top_last = 511, .leaf_pa_step = PAGE_SIZE,                      \
+	.hw_bits = EPT_A | EPT_D,	/* when EPTP bit 6 is set: SDM Vol 3C 29.3.5 */  \
+	    .no_addr_invalidate = true, /* INVEPT: single-context or all-context only */ \
 	    .encode_table = ept_encode_table, .encode_leaf = ept_encode_leaf, .decode = ept_decode
 
 const struct pt_format pt_format_ept = {

@@ -96,6 +96,13 @@ struct pt_format {
 	 * already set (pt_leaf_replace). Discarding edits (unmap) may use plain stores.
 	 */
 	uint64_t hw_bits;
+	/*
+	 * True when the TLBs that cache this format's translations offer no per-address
+	 * invalidation, only whole ones (per tag, or everything): EPT, whose INVEPT has
+	 * single-context and all-context types only (SDM Vol 3C 29.4.3.1). The engine
+	 * ignores it; the TLB flusher (kernel/mm/tlb.c) then never asks for ranges.
+	 */
+	bool no_addr_invalidate;
 
 	/* Raw entry for a table pointer to the level-(level-1) node at pa. Never fails. */
 	uint64_t (*encode_table)(paddr_t pa, unsigned level);

@@ -23,14 +23,13 @@
  * lock-free to the lowest node holding every entry the cursor might replace (so a range
  * that is exactly one 2 MiB entry locks the node holding that entry, not the child
  * below it), installing missing nodes on the way, locks it and then every existing
- * node below it that intersects the range, top-down and in address order (the global
- * lock order). Node locks are plain spinlocks taken with interrupts untouched: cursors
- * must not be used from interrupt handlers, and a cursor's thread must not migrate CPUs
- * while the cursor lives (it is inside a per-CPU epoch read section, kernel/mm/epoch.h).
- * One CPU must not hold two cursors that share a node (it would deadlock on itself; debug
- * builds panic): copy_from is meant for two different tables. Code that holds two
- * cursors at once (copy_from: fork) must begin them in one global order, e.g. the
- * parent's table before the child's, or two CPUs doing it crosswise deadlock.
+ * node below it that intersects the range, top-down and in address order. Lock order
+ * (node locks, two cursors on one CPU, everything else): see the top of
+ * kernel/mm/pt_walk.c. Node locks are plain spinlocks taken with interrupts untouched:
+ * cursors must not be used from interrupt handlers, and a cursor's thread must not
+ * migrate CPUs while the cursor lives (it is inside a per-CPU epoch read section,
+ * kernel/mm/epoch.h). One CPU must not hold two cursors that share a node (it would
+ * deadlock on itself; debug builds panic): copy_from is meant for two different tables.
  *
  * Hardware-set bits. A hardware walker may set a leaf's accessed/dirty bits (the
  * format's hw_bits) at any moment while the space runs. Edits whose result depends on
@@ -195,7 +194,8 @@ struct pt_item {
 /*
  * A level-1 leaf the cursor decoded or encoded: raw is the format's encoding of (pa,
  * prop). With the format's leaf_pa_step, raw + k * step encodes (pa + k * 4 KiB, prop)
- * for every valid pa, which lets runs of leaves skip decode/encode (pt_run.c).
+ * for every valid pa, which lets runs of leaves skip decode/encode (pt_entry.c,
+ * pt_run.c).
  */
 struct pt_leaf_memo {
 	uint64_t raw;

@@ -1,39 +1,14 @@
 /*
- * Page-table engine, part 3: node allocation, tables and flush batches (deferred
- * freeing). A batch is private to the CPU that uses it; the flush hook it calls belongs
- * to the TLB flusher (kernel/mm/tlb.c), which this file does not know.
+ * Page-table engine, beside the walker: flush batches (deferred freeing) and the
+ * default leaf references. A batch records what an edit made stale and holds the leaf
+ * references and detached nodes until the flush that makes them unreachable; it is
+ * private to the CPU that uses it. Calls no other engine file (it never walks a
+ * table); the flush hook it calls belongs to the TLB flusher (kernel/mm/tlb.c), which
+ * this file does not know.
  */
-#include <keel/errno.h>
-#include <keel/spinlock.h>
 
 #include "epoch.h"
 #include "pt_internal.h"
-
-static struct frame *pt_node_init(struct frame *n, unsigned level)
-{
-	if (!n)
-		return NULL;
-	spin_init(&n->lock);
-	n->flags = 0;
-	n->priv = level;
-	list_init(&n->link);
-	return n;
-}
-
-struct frame *pt_node_alloc(unsigned level)
-{
-	return pt_node_init(frame_alloc(0, FRAME_PT_NODE), level);
-}
-
-struct frame *pt_node_alloc_raw(unsigned level)
-{
-	return pt_node_init(frame_alloc_raw(0, FRAME_PT_NODE), level);
-}
-
-void pt_node_free_unpublished(struct frame *n)
-{
-	frame_free(n, 0);
-}
 
 static void pt_frame_leaf_get(void *ctx, paddr_t pa, unsigned level)
 {
@@ -214,48 +189,4 @@ void pt_flush_batch_finish(struct pt_flush_batch *b)
 		b->node_free_count++;
 	}
 	b->node_count = 0;
-}
-
-int pt_table_init(struct pt_table *t, const struct pt_format *fmt,
-		  const struct pt_leaf_ops *leaf_ops)
-{
-	CHECK(fmt->levels >= 1 && fmt->levels <= PT_MAX_LEVELS && pt_format_has_leaf(fmt, 1));
-	t->fmt = fmt;
-	t->leaf_ops = leaf_ops;
-	t->keep_root_entries = false;
-	t->root = pt_node_alloc(fmt->levels);
-	return t->root ? 0 : -ENOMEM;
-}
-
-void pt_table_fini(struct pt_table *t, struct pt_flush_batch *b)
-{
-	const struct pt_format *f = t->fmt;
-	struct pt_dfs it;
-	enum pt_dfs_event ev;
-
-	/* Only the usable root entries belong to this table: a host user table's root
-	 * also holds the shared kernel half, which must not be walked or freed. */
-	uint64_t entry_span = pt_span(f, f->levels - 1);
-
-	b->flush_all = true; /* before any leaf is deferred: an early flush must cover it */
-	pt_dfs_init(&it, f, t->root, f->levels, 0, f->top_first * entry_span,
-		    (f->top_last + 1ull) * entry_span);
-	it.tables_only = true; /* level-1 nodes are scanned raw, on their EXIT */
-	while ((ev = pt_dfs_next(&it)) != PT_DFS_DONE) {
-		if (ev == PT_DFS_LEAF) {
-			pt_batch_defer_run(b, t->leaf_ops, it.entry.pa, 1, it.level,
-					   f->shift[it.level]);
-		} else if (ev == PT_DFS_EXIT) {
-			if (it.level == 1)
-				(void)pt_node_defer_leaves(t, b, it.node, false);
-			pt_batch_defer_node(b, it.node);
-		}
-	}
-	b->flush_all = true;
-	t->root = NULL;
-}
-
-paddr_t pt_table_root_pa(const struct pt_table *t)
-{
-	return frame_pa(t->root);
 }

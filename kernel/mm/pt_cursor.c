@@ -1,8 +1,9 @@
 /*
- * Page-table engine, part 2: editing. Map, take/unmap, protect, copy_from and the
- * splitting of huge leaves. Every edit allocates what it needs first and then commits
- * with single-entry stores; new nodes are filled (and locked, when they intersect the
- * cursor's range) before the one store that publishes them.
+ * Page-table engine, top layer: the cursor's edits. Map, take/unmap, protect,
+ * copy_from and the splitting of huge leaves. Every edit allocates what it needs first
+ * and then commits with single-entry stores; new nodes are filled (and locked, when
+ * they intersect the cursor's range) before the one store that publishes them. Uses
+ * the runs, the walker, the batch, nodes and entries; nothing below calls back here.
  * Knows no format bits and no TLB instruction.
  */
 #include <keel/errno.h>
@@ -17,51 +18,6 @@ static unsigned pt_level_of_size(const struct pt_format *f, uint64_t size)
 			return l;
 	}
 	return 0;
-}
-
-static void pt_free_pool(struct list_node *pool)
-{
-	struct list_node *it, *tmp;
-
-	list_for_each_safe (it, tmp, pool) {
-		list_remove(it);
-		pt_node_free_unpublished(list_entry(it, struct frame, link));
-	}
-}
-
-/* Allocates count nodes onto pool (all or none). Returns 0 or -ENOMEM. */
-static int pt_fill_pool(struct list_node *pool, unsigned long count)
-{
-	list_init(pool);
-	for (unsigned long i = 0; i < count; i++) {
-		struct frame *n = pt_node_alloc(0);
-
-		if (!n) {
-			pt_free_pool(pool);
-			return -ENOMEM;
-		}
-		list_push_back(pool, &n->link);
-	}
-	return 0;
-}
-
-static struct frame *pt_pool_take(struct list_node *pool, unsigned level)
-{
-	struct frame *n;
-
-	CHECK(!list_is_empty(pool));
-	n = list_entry(pool->next, struct frame, link);
-	list_remove(&n->link);
-	n->priv = level;
-	return n;
-}
-
-/* A new node spanning [base, base + span) is ours to lock if it meets the range. */
-static void pt_lock_if_ours(const struct pt_cursor *c, struct frame *n, uint64_t base,
-			    uint64_t span)
-{
-	if (base < c->end && base + span > c->start)
-		spin_lock(&n->lock);
 }
 
 /*
@@ -186,8 +142,14 @@ static int pt_split(struct pt_cursor *c)
 	return 0;
 }
 
-uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level, unsigned idx,
-			  uint64_t base, bool count)
+/*
+ * Detaches the subtree under entry idx of the locked level-`level` node parent (which
+ * covers linear base): clears the entry, marks and unlocks every node of it, defers its
+ * leaves and nodes to the batch and records the flush. Returns the number of leaves if
+ * count, else only those above level 1.
+ */
+static uint64_t pt_cursor_detach(struct pt_cursor *c, struct frame *parent, unsigned level,
+				 unsigned idx, uint64_t base, bool count)
 {
 	const struct pt_format *f = c->fmt;
 	struct pt_entry e;
@@ -231,28 +193,6 @@ static bool pt_subtree_has_leaf(const struct pt_cursor *c, const struct pt_entry
 			return true;
 	}
 	return false;
-}
-
-int pt_map_new_path(struct pt_cursor *c, unsigned L, uint64_t raw)
-{
-	const struct pt_format *f = c->fmt;
-	unsigned top = c->level;
-	struct list_node pool;
-	uint64_t entry = raw;
-
-	if (pt_fill_pool(&pool, top - L))
-		return -ENOMEM;
-	for (unsigned l = L; l < top; l++) {
-		struct frame *n = pt_pool_take(&pool, l);
-
-		pt_lock_if_ours(c, n, ALIGN_DOWN(c->va, pt_span(f, l)), pt_span(f, l));
-		pt_entry_store(n, pt_index(f, l, c->va), entry);
-		c->path[l] = n;
-		entry = f->encode_table(frame_pa(n), l + 1);
-	}
-	pt_entry_store(c->path[top], pt_index(f, top, c->va), entry);
-	c->level = L;
-	return 0;
 }
 
 /* Maps the encoded level-L leaf raw (for pa) at the position. See pt_cursor_map. */

@@ -1,94 +1,22 @@
 /*
- * Page-table engine, part 4: runs of 4 KiB leaves. The per-node loops behind
- * map_range, unmap, protect and the detach of whole subtrees step raw level-1 entries
- * instead of decoding and encoding every leaf. The format's leaf_pa_step says that the
- * leaf after (pa, prop) is the same raw value plus the step, so along a run of leaves
- * with one prop and consecutive pa a page costs a compare and an add; anything else
- * goes through the format's pure functions, memoised (struct pt_leaf_memo).
- * Knows no format bits and no TLB instruction.
+ * Page-table engine, above the walker and the batch: runs of 4 KiB leaves. The
+ * per-node loops behind map_range, unmap, protect and the detach of whole subtrees
+ * step raw level-1 entries instead of decoding and encoding every leaf. The format's
+ * leaf_pa_step says that the leaf after (pa, prop) is the same raw value plus the
+ * step, so along a run of leaves with one prop and consecutive pa a page costs a
+ * compare and an add; anything else goes through pt_entry.c (memoised).
+ * Uses the walker (positioning), the batch, nodes and entries; never the cursor
+ * operations above it (pt_cursor.c). Knows no format bits and no TLB instruction.
  */
 #include <keel/errno.h>
 #include <keel/string.h>
 
 #include "pt_internal.h"
 
-/* Whether raw values of 4 KiB leaves may be computed by adding the format's step. */
-static bool pt_has_step(const struct pt_format *f)
-{
-	uint64_t s = f->leaf_pa_step;
-
-	return s && !(s & (s - 1));
-}
-
 /* How many 4 KiB pages from pa (included) the format can encode. */
 static uint64_t pt_pages_from(const struct pt_format *f, paddr_t pa)
 {
 	return ((1ull << f->pa_bits) - pa.v) >> PAGE_SHIFT;
-}
-
-/*
- * If raw = m->raw + k * step for a k that keeps m->pa + k * 4 KiB a valid address, then
- * raw is the encoding of that address with m->prop (the leaf_pa_step contract): stores
- * it. False when the memo cannot tell.
- */
-static bool pt_memo_decode(const struct pt_format *f, const struct pt_leaf_memo *m, uint64_t raw,
-			   paddr_t *pa)
-{
-	uint64_t d = raw - m->raw, step = f->leaf_pa_step, page;
-
-	if (!m->valid || !pt_has_step(f) || (d & (step - 1)))
-		return false;
-	/* arithmetic shift: k is negative when raw lies below m->raw */
-	page = (m->pa.v >> PAGE_SHIFT) + (uint64_t)((int64_t)d >> __builtin_ctzll(step));
-	if (page >= 1ull << (f->pa_bits - PAGE_SHIFT))
-		return false; /* out of range, or below 0 (wrapped) */
-	*pa = PA(page << PAGE_SHIFT);
-	return true;
-}
-
-/* Decodes the non-zero level-1 entry raw through the memo m, refreshing it. */
-static void pt_decode_l1(const struct pt_format *f, struct pt_leaf_memo *m, uint64_t raw,
-			 struct pt_entry *e)
-{
-	paddr_t pa;
-
-	if (pt_memo_decode(f, m, raw, &pa)) {
-		*e = (struct pt_entry){ .kind = PT_ENTRY_LEAF, .pa = pa, .prop = m->prop };
-		return;
-	}
-	f->decode(raw, 1, e);
-	if (e->kind == PT_ENTRY_LEAF)
-		*m = (struct pt_leaf_memo){
-			.raw = raw, .pa = e->pa, .prop = e->prop, .valid = true
-		};
-}
-
-void pt_decode_entry(struct pt_cursor *c, uint64_t raw, unsigned level, struct pt_entry *e)
-{
-	if (!raw)
-		*e = (struct pt_entry){ .kind = PT_ENTRY_ABSENT };
-	else if (level == 1)
-		pt_decode_l1(c->fmt, &c->dec, raw, e);
-	else
-		c->fmt->decode(raw, level, e);
-}
-
-int pt_encode_entry(struct pt_cursor *c, paddr_t pa, struct pt_prop prop, unsigned level,
-		    uint64_t *raw)
-{
-	const struct pt_format *f = c->fmt;
-	const struct pt_leaf_memo *m = &c->enc;
-	int err;
-
-	if (level == 1 && m->valid && pt_has_step(f) && pt_prop_equal(prop, m->prop)) {
-		*raw = m->raw + ((pa.v >> PAGE_SHIFT) - (m->pa.v >> PAGE_SHIFT)) * f->leaf_pa_step;
-		return 0;
-	}
-	err = f->encode_leaf(pa, prop, level, raw);
-	if (!err && level == 1)
-		c->enc =
-		    (struct pt_leaf_memo){ .raw = *raw, .pa = pa, .prop = prop, .valid = true };
-	return err;
 }
 
 bool pt_map_fast(struct pt_cursor *c, paddr_t pa, struct pt_prop prop)
@@ -108,25 +36,6 @@ bool pt_map_fast(struct pt_cursor *c, paddr_t pa, struct pt_prop prop)
 	    __ATOMIC_RELEASE);
 	pt_leaf_get(c->table, pa, 1);
 	pt_cursor_seek(c, c->va + PAGE_SIZE);
-	return true;
-}
-
-bool pt_query_fast(struct pt_cursor *c, struct pt_item *out)
-{
-	uint64_t raw;
-	paddr_t pa;
-
-	if (c->level != 1 || c->va >= c->end)
-		return false;
-	raw = pt_path_load(c, 1);
-	if (!raw || !pt_memo_decode(c->fmt, &c->dec, raw, &pa))
-		return false;
-	*out = (struct pt_item){ .kind = PT_ITEM_LEAF,
-				 .va = pt_lin_to_va(c->fmt, c->va),
-				 .size = PAGE_SIZE,
-				 .level = 1,
-				 .pa = pa,
-				 .prop = c->dec.prop };
 	return true;
 }
 

@@ -1,12 +1,76 @@
 /*
- * Page-table engine, part 1: walking. The explicit depth-first walker, cursor
+ * Page-table engine, lower layer: walking. The explicit depth-first walker, cursor
  * begin/end (lock-free descent, node locking), positioning, query and find_next.
- * Knows no format bits (pt_format.h) and no TLB instruction (pt_flush_batch).
+ * Uses only the bottom layer (pt_entry.c, pt_node.c) and the epoch: never the batch
+ * nor anything above. Knows no format bits (pt_format.h) and no TLB instruction.
+ * It owns the outermost locks, so Keel's lock order is written here, and only here.
+ */
+
+/*
+ * LOCK ORDER (the whole kernel and the vmm; every other file points here)
  *
- * Lock order (global): node locks top-down, and among nodes of one level in address
- * order, i.e. depth-first pre-order; taken only by pt_cursor_begin (and briefly, alone,
- * by the lock-free descent when it installs a missing node). Nothing is waited for
- * while node locks are held except other node locks and the batch's flush hook.
+ * Outermost first. A CPU takes a lock only while every lock it already holds comes
+ * earlier in this list, and only where that earlier lock's entry names it under
+ * "inside". Any lock may have 8 (the console) inside it. For all of them: never wait
+ * for another CPU (an acknowledgement, a pin, a grace period) while holding a spinlock
+ * with interrupts disabled, and a lock that an interrupt handler or a cross-CPU called
+ * function may take is always taken with interrupts off (spin_lock_irqsave).
+ *
+ *  1. Page-table node locks: struct frame.lock of each FRAME_PT_NODE frame
+ *     (include/keel/frame.h), taken by pt_cursor_begin below. Guard the entries of the
+ *     cursor's range, each node's stray flag, and (through the cursor) the pin counts of
+ *     the frames mapped there (pin.c). Among themselves: the lowest node covering the
+ *     range, then every existing node below it that meets the range, top-down and in
+ *     address order within a level (depth-first pre-order). A CPU holding two cursors
+ *     (copy_from) begins them in one global order of tables (a fork: parent, then child)
+ *     and they share no node. The lock-free descent takes one node lock, with no other
+ *     lock of that table held, to install a missing child; a cursor also locks the new
+ *     unpublished nodes it creates in its range, out of this order (no other CPU can
+ *     reach them yet). Interrupts as the cursor's user left them, and enabled whenever
+ *     another CPU may have to be waited for (tlb.c CHECKs it); no cursor in an
+ *     interrupt handler or a called function, so none of them ever waits for a node
+ *     lock. Inside: 2 (the fault path), 7 (allocating and freeing
+ *     nodes, batch chunks, demand frames); and the batch's flush hook (an early flush,
+ *     kernel/mm/tlb.c), which waits for other CPUs: allowed because interrupts are
+ *     enabled and nothing a called function does needs a node lock. Never waited for
+ *     inside: a grace period (pt_flush_batch_finish runs after pt_cursor_end) or a pin
+ *     (vm_space drops its cursor first).
+ *  2. struct vm_space.region_lock (kernel/mm/vm_space.h): the space's demand regions.
+ *     Interrupts untouched. Taken alone, or inside 1 (a fault looks its region up under
+ *     its cursor); never held while a cursor begins. Inside: nothing.
+ *  3. vm_host_tags.lock (kernel/mm/vm_space.c): the PCID allocator (which tags are in
+ *     use). Interrupts untouched. Taken alone, by vm_space_init and vm_space_fini.
+ *     Inside: nothing.
+ *  4. struct guest.lock (vmm/guest.c): a guest's end state (state, status, reason) and
+ *     its UART line buffer. Interrupts off. Taken alone; never held across vm_space
+ *     operations or any wait; never nested with 5. Inside: only 8 (printk).
+ *  5. The vCPU run-queue lock, runq_lock (vmm/sched.c): the run and sleep queues.
+ *     Interrupts off. Taken alone; never nested with 4 (it reads a guest's end state
+ *     with an atomic load). Inside: nothing.
+ *  6. struct heap_class.lock (kernel/heap.c), one per size class: its partial slabs.
+ *     Interrupts off. Never two at once; dropped before calling the frame allocator.
+ *     Inside: nothing.
+ *  7. frame_lock (kernel/frame.c): the buddy free lists, their counters and the type of
+ *     free block heads. Interrupts off. Taken alone or inside 1. Inside: nothing.
+ *  8. console_lock (kernel/printk.c): console output. Interrupts off. Innermost: any
+ *     code may print while holding any of 1-7. Inside: nothing. Panic breaks it
+ *     (printk_break_lock), so a CHECK that fails while it is held still prints.
+ *
+ * No lock of their own, but they wait for other CPUs; what they may be called under:
+ *  - Cross-CPU calls (kernel/smp_call.c): each (caller, target) pair has one request
+ *    slot, claimed through its busy flag, and each CPU a lock-free queue; claim and
+ *    push run with interrupts off. Waiting for a busy slot or for acknowledgements
+ *    serves the CPU's own queue (smp_call_poll). Called functions run with interrupts
+ *    off and may take only 4-8. So smp_call with wait may run under 1 (interrupts on),
+ *    never under a lock that a called function takes, nor under any spinlock held with
+ *    interrupts off.
+ *  - The TLB flusher (kernel/mm/tlb.c): atomics and the bring-up gate, no lock. A
+ *    kernel-table flush may wait at the gate under 1; bring-up closes it holding no
+ *    lock. Both waits serve the CPU's call queue.
+ *  - Epoch grace periods (kernel/mm/epoch.c): a cursor is a read section from begin to
+ *    end; epoch_synchronize runs with no cursor on its CPU and no spinlock held.
+ *  - Pin waits (kernel/mm/vm_space.c): no cursor and no spinlock held, interrupts on.
+ * Test code's own locks (kernel/smp_call_test.c) are taken alone.
  */
 #include <keel/errno.h>
 #include <keel/spinlock.h>
@@ -298,6 +362,29 @@ static void pt_fill_item(const struct pt_cursor *c, const struct pt_entry *e, un
 		.pa = e->kind == PT_ENTRY_LEAF ? e->pa : PA(0),
 		.prop = e->kind == PT_ENTRY_LEAF ? e->prop : (struct pt_prop){ 0 },
 	};
+}
+
+/*
+ * pt_cursor_query's fast path: a 4 KiB leaf the decode memo recognises, in the level-1
+ * node on the cursor's path. Returns false (nothing done) otherwise.
+ */
+static bool pt_query_fast(struct pt_cursor *c, struct pt_item *out)
+{
+	uint64_t raw;
+	paddr_t pa;
+
+	if (c->level != 1 || c->va >= c->end)
+		return false;
+	raw = pt_path_load(c, 1);
+	if (!raw || !pt_memo_decode(c->fmt, &c->dec, raw, &pa))
+		return false;
+	*out = (struct pt_item){ .kind = PT_ITEM_LEAF,
+				 .va = pt_lin_to_va(c->fmt, c->va),
+				 .size = PAGE_SIZE,
+				 .level = 1,
+				 .pa = pa,
+				 .prop = c->dec.prop };
+	return true;
 }
 
 int pt_cursor_query(struct pt_cursor *c, struct pt_item *out)

@@ -65,18 +65,26 @@ static void tlb_flush_call(void *arg)
 }
 
 /*
- * True if the batch is better flushed whole: the engine gave up on the list, the space
- * has no per-address invalidation (EPT: INVEPT is single-context at best), the ranges
- * cover more than tlb_flush_pages_max pages, or the kernel table lost nodes: per-address
- * invalidation drops the paging-structure caches of the current tag only (SDM Vol 3A
- * 4.10.4.1, INVLPG), and kernel addresses are walked under every tag.
+ * True if the batch is better flushed whole: the engine gave up on the list, the
+ * space's format has no per-address invalidation (pt_format.no_addr_invalidate: EPT),
+ * the ranges cover more than tlb_flush_pages_max pages, or the kernel table lost nodes:
+ * per-address invalidation drops the paging-structure caches of the current tag only
+ * (SDM Vol 3A 4.10.4.1, INVLPG), and kernel addresses are walked under every tag.
+ *
+ * The format answers, not the space's kind nor an arch hook: which invalidations exist
+ * is a fact about the translation structure the format describes (INVEPT has no
+ * per-address type whatever the EPT table is used for), fixed where its bits are
+ * defined. So every use of a format gets it right without a new kind test (a monitor's
+ * view of guest RAM would be an EPT-format space of another kind), and an arch hook
+ * would only answer from the kind again. The kernel-table test below is about the
+ * space, not its format: its translations live under every tag.
  */
 static bool tlb_want_all(const struct vm_space *s, const struct pt_flush_batch *b)
 {
 	uint64_t pages = 0;
 	uint64_t max = __atomic_load_n(&tlb_flush_pages_max, __ATOMIC_RELAXED);
 
-	if (b->flush_all || s->kind == VM_SPACE_GUEST_EPT)
+	if (b->flush_all || s->table.fmt->no_addr_invalidate)
 		return true;
 	if (s->kind == VM_SPACE_KERNEL && b->node_count)
 		return true;

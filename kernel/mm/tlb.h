@@ -17,9 +17,10 @@
  * PCID) or in full (global entries included), never lazily. They are not dispatched
  * while a CPU comes online (tlb_cpu_bringup_begin/end below).
  * Host and kernel spaces flush the recorded ranges page by page up to
- * tlb_flush_pages_max pages, else everything; guest EPT spaces always flush everything
- * (INVEPT has no per-address form); the kernel table flushes everything when the batch
- * freed nodes (other PCIDs' paging-structure caches). The engine itself gives up on the
+ * tlb_flush_pages_max pages, else everything; spaces whose format has no per-address
+ * invalidation (pt_format.no_addr_invalidate: guest EPT spaces, INVEPT has no
+ * per-address form) always flush everything; the kernel table flushes everything when
+ * the batch freed nodes (other PCIDs' paging-structure caches). The engine itself gives up on the
  * list past PT_FLUSH_RANGE_MAX (32) separate ranges.
  *
  * This file knows no x86 instruction: the arch_* hooks below do the work.
@@ -135,7 +136,8 @@ void tlb_retire(struct vm_space *s);
  *  arch_tlb_flush_range: drop translations of [va, va + len) (page-aligned, len > 0) of a
  *    host or kernel space, and paging-structure caches above them (INVLPG per page when
  *    s is loaded here or is the kernel table, INVPCID individual-address for s's PCID
- *    otherwise). Not called for guest spaces.
+ *    otherwise). Never called for a space whose format has no_addr_invalidate (guest
+ *    spaces).
  *  arch_tlb_flush_all: drop every translation of s: host spaces CR3 reload / INVPCID
  *    single-context for s->tag; the kernel table INVPCID all-context or a CR4.PGE
  *    toggle (global entries included); guest spaces single-context INVEPT for s's EPTP

@@ -3,8 +3,7 @@
  * handler, and the map/unmap/protect wrappers. Pinning is in pin.c. Knows the cursor
  * engine and the flusher, no x86 bit.
  *
- * Lock order: page-table node locks (cursor), then s->region_lock. The region lock is
- * never held while a cursor begins.
+ * Lock order: see the top of kernel/mm/pt_walk.c.
  */
 #include <keel/check.h>
 #include <keel/errno.h>

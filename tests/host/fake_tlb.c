@@ -52,7 +52,8 @@ uint64_t arch_vm_space_tag_count(enum vm_space_kind kind)
 
 void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len)
 {
-	CHECK(s->kind != VM_SPACE_GUEST_EPT && len && IS_ALIGNED(va.v | len, PAGE_SIZE));
+	/* the contract (tlb.h) is the format's capability, not the space's kind */
+	CHECK(!s->table.fmt->no_addr_invalidate && len && IS_ALIGNED(va.v | len, PAGE_SIZE));
 	fake_tlb_record(FAKE_TLB_RANGE, s, va.v, len);
 }
 

@@ -184,6 +184,50 @@ static void t_ept_unmap_flushes_all(const void *arg)
 	T_ASSERT(down());
 }
 
+struct capability_case {
+	enum vm_space_kind kind;
+	bool no_addr_invalidate;
+};
+
+/*
+ * Whether a small unmap is flushed by range or whole follows the format's
+ * no_addr_invalidate, whatever the space's kind: the space gets a copy of its own format
+ * (same layout) with the flag set or cleared. A host space with the flag gets full
+ * flushes; a guest EPT space without it gets ranges, which a kind test would refuse.
+ */
+static void t_range_flush_follows_format_capability(const void *arg)
+{
+	const struct capability_case *cc = arg;
+	const struct pt_format *own;
+	static struct pt_format variant;
+	unsigned want_all = cc->no_addr_invalidate ? 1 : 0;
+
+	up(cc->kind);
+	own = S.table.fmt;
+	variant = *own;
+	variant.no_addr_invalidate = cc->no_addr_invalidate;
+	S.table.fmt = &variant;
+	populate(4 * PG, prop_rw(S.kind), 4, 1);
+	vm_space_activate(&S);
+	on_cpu(1, vm_space_activate);
+	fake_tlb_reset();
+	T_EQ(vm_space_unmap(&S, VA(BASE + PG), PG, 0), 0);
+	for (unsigned cpu = 0; cpu <= 1; cpu++) {
+		T_EQ(fake_tlb_count(cpu, FAKE_TLB_ALL), want_all);
+		T_EQ(fake_tlb_count(cpu, FAKE_TLB_RANGE), 1 - want_all);
+	}
+	if (!want_all) { /* the range is the page, on both CPUs */
+		for (unsigned i = 0; i < fake_tlb_event_count(); i++) {
+			T_EQ(fake_tlb_event_at(i).va, BASE + PG);
+			T_EQ(fake_tlb_event_at(i).len, PG);
+		}
+	}
+	vm_space_deactivate(&S);
+	on_cpu(1, vm_space_deactivate);
+	S.table.fmt = own;
+	T_ASSERT(down());
+}
+
 /*
  * CPU 0 ran the space and left it (it caches it, synced): an unmap from CPU 0 flushes
  * the range on CPU 0 at once and keeps it synced, so its next activation flushes
@@ -645,6 +689,13 @@ static void t_every_frame_returned(const void *arg)
 	T_EQ(fake_frames_in_use(), frames_at_start);
 }
 
+static const struct capability_case capability_cases[] = {
+	{ VM_SPACE_HOST_USER, true },
+	{ VM_SPACE_HOST_USER, false },
+	{ VM_SPACE_GUEST_EPT, true },
+	{ VM_SPACE_GUEST_EPT, false },
+};
+
 static const struct batch_case batch_cases[] = {
 	{ 1, 2 },
 	{ 8, 2 },
@@ -674,6 +725,14 @@ int main(void)
 	}
 	tap_run("unmap_idle_space_sends_nothing", t_unmap_idle_space_sends_nothing, NULL);
 	tap_run("ept_unmap_flushes_all", t_ept_unmap_flushes_all, NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(capability_cases); i++) {
+		const struct capability_case *cc = &capability_cases[i];
+
+		snprintf(name, sizeof(name), "range_flush_follows_format_capability_%s_%s",
+			 cc->kind == VM_SPACE_HOST_USER ? "host" : "ept",
+			 cc->no_addr_invalidate ? "whole_only" : "per_address");
+		tap_run(name, t_range_flush_follows_format_capability, cc);
+	}
 	tap_run("unmap_on_caching_cpu_flushes_range_now", t_unmap_on_caching_cpu_flushes_range_now,
 		NULL);
 	tap_run("host_tags_allocated_and_reused", t_host_tags_allocated_and_reused, NULL);
