@@ -209,7 +209,7 @@ static void flush_everything(void)
 
 void arch_tlb_flush_range(struct vm_space *s, vaddr_t va, uint64_t len)
 {
-	CHECK(s->kind != VM_SPACE_GUEST_EPT);
+	CHECK(!s->table.fmt->no_addr_invalidate); /* tlb.c flushes those spaces whole */
 	if (s->kind == VM_SPACE_KERNEL || is_loaded(s)) {
 		for (uint64_t off = 0; off < len; off += PAGE_SIZE)
 			invlpg(va.v + off);

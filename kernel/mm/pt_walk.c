@@ -41,12 +41,15 @@
  *  3. vm_host_tags.lock (kernel/mm/vm_space.c): the PCID allocator (which tags are in
  *     use). Interrupts untouched. Taken alone, by vm_space_init and vm_space_fini.
  *     Inside: nothing.
- *  4. struct guest.lock (vmm/guest.c): a guest's end state (state, status, reason) and
- *     its UART line buffer. Interrupts off. Taken alone; never held across vm_space
- *     operations or any wait; never nested with 5. Inside: only 8 (printk).
- *  5. The vCPU run-queue lock, runq_lock (vmm/sched.c): the run and sleep queues.
- *     Interrupts off. Taken alone; never nested with 4 (it reads a guest's end state
- *     with an atomic load). Inside: nothing.
+ *  4. struct guest.lock (vmm/guest.h), taken only through guest_lock(), whose
+ *     struct guest_locked handle the functions that need it take: a guest's end state
+ *     (state, status, reason) and its console line (vmm/dev/console.c). Interrupts off.
+ *     Taken alone; never held across vm_space operations or any wait; never nested
+ *     with 5. Inside: only 8 (printk).
+ *  5. The vCPU run-queue lock, struct runq.lock (vmm/sched.c), taken only through
+ *     runq_lock() (a struct runq_locked handle): the run and sleep queues. Interrupts
+ *     off. Taken alone; never nested with 4 (it reads a guest's end state with an
+ *     atomic load). Inside: nothing.
  *  6. struct heap_class.lock (kernel/heap.c), one per size class: its partial slabs.
  *     Interrupts off. Never two at once; dropped before calling the frame allocator.
  *     Inside: nothing.

@@ -1,8 +1,9 @@
 /*
  * Address spaces: one page table (host x86-64 or guest EPT) plus what the rest of the
  * kernel needs around it: which CPUs run it and which may still cache it (for the TLB
- * flusher, kernel/mm/tlb.h), demand-paged regions and the fault handler that both the
- * host #PF path and the EPT-violation path call, map/unmap/protect wrappers that use one
+ * flusher, kernel/mm/tlb.h), demand-paged regions and the fault handler for demand
+ * paging (the EPT-violation path calls it; the host #PF path will, for user
+ * processes), map/unmap/protect wrappers that use one
  * flush batch per operation, and pinning of ranges that a hypercall or syscall uses in
  * place (a pinned page cannot be unmapped or changed until it is unpinned).
  *
