@@ -87,7 +87,7 @@ enum vmcs_field {
 	VMCS_HOST_IDTR_BASE = 0x6C0E,
 	VMCS_HOST_SYSENTER_ESP = 0x6C10,
 	VMCS_HOST_SYSENTER_EIP = 0x6C12,
-	VMCS_HOST_RSP = 0x6C14,
+	VMCS_HOST_RSP = 0x6C14, /* written by vmm/vmx_entry.asm (its own %define) */
 	VMCS_HOST_RIP = 0x6C16,
 };
 
