@@ -31,8 +31,9 @@ static void print_memory(void)
 __attribute__((weak)) void vmm_init(void)
 {
 }
-__attribute__((weak)) void vmm_run_guests(void)
+__attribute__((weak)) bool vmm_run_guests(void)
 {
+	return true;
 }
 
 void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
@@ -56,8 +57,8 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	char globs[256];
 	if (cmdline_get_str("test", globs, sizeof(globs)))
 		ktest_run_all(globs);
-	vmm_run_guests();
+	bool guests_ok = vmm_run_guests();
 	printk("Keel is up.\n");
 	printk("KEEL-DONE\n");
-	arch_exit(true);
+	arch_exit(guests_ok);
 }

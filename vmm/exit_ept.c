@@ -15,11 +15,6 @@ static const char *access_word(uint64_t q)
 static enum exit_action outside_ram(struct vcpu *v, gpa_t gpa)
 {
 	struct guest *g = v->guest;
-	const struct vdev_range *r = vdev_find(g->devices, VDEV_MMIO, gpa.v);
-	if (r)
-		return guest_kill(g, "%s at GPA 0x%llx of device '%s': MMIO is not emulated yet",
-				  access_word(v->exit_qual), (unsigned long long)gpa.v,
-				  r->ops->name);
 	return guest_kill(g, "%s at GPA 0x%llx outside guest RAM [0, 0x%llx) at RIP 0x%llx",
 			  access_word(v->exit_qual), (unsigned long long)gpa.v,
 			  (unsigned long long)g->mem, (unsigned long long)v->rip);
@@ -32,6 +27,10 @@ enum exit_action exit_ept_violation(struct vcpu *v)
 	uint64_t q = v->exit_qual;
 	unsigned access = ((q & 1) ? VM_ACCESS_READ : 0) | ((q & 2) ? VM_ACCESS_WRITE : 0) |
 			  ((q & 4) ? VM_ACCESS_EXEC : 0);
+	const struct vdev_range *r = vdev_find(g->devices, VDEV_MMIO, gpa.v);
+	if (r) /* a device's range, even over RAM, is never demand-paged */
+		return guest_kill(g, "%s at GPA 0x%llx of device '%s': MMIO is not emulated yet",
+				  access_word(q), (unsigned long long)gpa.v, r->ops->name);
 	if (gpa.v >= g->mem)
 		return outside_ram(v, gpa);
 	int err = vm_space_handle_fault_gpa(&g->space, GPA(gpa.v & ~PAGE_MASK), access);

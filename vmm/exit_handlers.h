@@ -2,7 +2,8 @@
  * The exit handlers, one family per file, each the table's entry for its reasons
  * (exit.c): exit_irq.c (interrupts, exceptions, HLT, events), exit_cpuid.c, exit_cr.c,
  * exit_io.c, exit_msr.c, exit_ept.c, hypercall.c (VMCALL). exit_irq.c also owns the
- * two event steps around every entry, which sched.c calls.
+ * two event steps around every entry: vcpu_redeliver (exit.c, after each exit) and
+ * vcpu_deliver_irq (sched.c, before each entry).
  */
 #ifndef VMM_EXIT_HANDLERS_H
 #define VMM_EXIT_HANDLERS_H

@@ -8,7 +8,7 @@
  * (GUEST_EXITED, with a status), or killed with a reason (GUEST_KILLED: triple fault,
  * access outside RAM, every vCPU halted, time limit, unhandled exit, VM-entry failure).
  * The first end wins; the other vCPUs notice it at their next exit (sched.c kicks the
- * CPUs running them). Lock order: see the top of kernel/mm's cursor file (the guest
+ * CPUs running them). Lock order: see the top of kernel/mm/pt_walk.c (the guest
  * lock takes only the console lock inside).
  */
 #ifndef VMM_GUEST_H
@@ -71,16 +71,17 @@ struct vcpu {
 
 /* [l] the guest lock, taken with guest_lock(). */
 struct guest {
-	char name[GUEST_NAME_MAX]; /* [c] */
-	struct vm_space space;	   /* guest-physical RAM [0, mem) (guest_mem.c) */
-	uint64_t mem;		   /* [c] bytes of RAM */
-	enum guest_mode mode;	   /* [c] */
-	int image_kind;		   /* [c] enum guest_image_kind (image.h) */
-	uint64_t entry, arg;	   /* [c] RIP and rdi of every vCPU at start */
-	uint64_t limit_ms;	   /* [c] 0: no time limit */
-	uint64_t deadline;	   /* [c] TSC at which the time limit ends it (0: none) */
-	struct vdev_bus *devices;  /* [c] its emulated devices (dev/dev.h) */
-	unsigned vcpu_count;	   /* [c] */
+	char name[GUEST_NAME_MAX];  /* [c] */
+	struct vm_space space;	    /* guest-physical RAM [0, mem) (guest_mem.c) */
+	uint64_t mem;		    /* [c] bytes of RAM */
+	enum guest_mode mode;	    /* [c] */
+	int image_kind;		    /* [c] enum guest_image_kind (image.h) */
+	uint64_t entry, arg;	    /* [c] RIP and rdi of every vCPU at start */
+	uint64_t limit_ms;	    /* [c] 0: no time limit */
+	uint64_t deadline;	    /* [c] TSC at which the time limit ends it (0: none) */
+	struct guest_expect expect; /* [c] how it should end (report.c judges it) */
+	struct vdev_bus *devices;   /* [c] its emulated devices (dev/dev.h) */
+	unsigned vcpu_count;	    /* [c] */
 	struct vcpu vcpus[GUEST_VCPU_MAX];
 	unsigned vcpus_live; /* [a] vCPUs not retired yet */
 	spinlock_t lock;
@@ -89,7 +90,9 @@ struct guest {
 	char reason[128];		       /* [l] why it ended (GUEST_KILLED) */
 	char console_line[GUEST_CONSOLE_LINE]; /* [l] (dev/console.c) a line of output */
 	unsigned console_len;		       /* [l] (dev/console.c) */
-	uint64_t tsc_start, tsc_end;	       /* sched.c, report.c */
+	bool console_cont;	     /* [l] (dev/console.c) the line continues a full one */
+	unsigned tap_ok, tap_not_ok; /* [l] (dev/console.c) TAP results it printed */
+	uint64_t tsc_start, tsc_end; /* sched.c, report.c */
 };
 
 /* Proof that the guest lock is held (interrupts off): only guest_lock() makes one. */

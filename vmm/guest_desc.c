@@ -60,6 +60,40 @@ static bool copy_word(char *dst, const char *s, size_t cap)
 	return true;
 }
 
+/* expect=exit[:N] or expect=killed[:WORDS] (letters, digits, '-' for a space). */
+static bool parse_expect(const char *s, struct guest_expect *e)
+{
+	const char *colon = strchr(s, ':');
+	size_t head = colon ? (size_t)(colon - s) : strlen(s);
+	uint64_t n = 0;
+	memset(e, 0, sizeof(*e));
+	if (head == 4 && !strncmp(s, "exit", 4)) {
+		e->kind = GUEST_EXPECT_EXIT;
+		if (colon && !parse_u64(colon + 1, &n))
+			return false;
+		e->status = (int64_t)n;
+		return true;
+	}
+	if (head != 6 || strncmp(s, "killed", 6))
+		return false;
+	e->kind = GUEST_EXPECT_KILLED;
+	if (!colon)
+		return true;
+	const char *w = colon + 1;
+	size_t len = strlen(w);
+	if (!len || len >= sizeof(e->words))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = w[i];
+		bool ok =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!ok && c != '-')
+			return false;
+		e->words[i] = c == '-' ? ' ' : c;
+	}
+	return true;
+}
+
 /* One key=value pair into d. Returns 0, or -EINVAL with *why. */
 static int parse_key(struct guest_desc *d, const char *key, const char *val, const char **why)
 {
@@ -87,8 +121,12 @@ static int parse_key(struct guest_desc *d, const char *key, const char *val, con
 		if (strcmp(val, "demand") && strcmp(val, "eager"))
 			return *why = "populate= must be demand or eager", -EINVAL;
 		d->eager = !strcmp(val, "eager");
+	} else if (!strcmp(key, "expect")) {
+		if (!parse_expect(val, &d->expect))
+			return *why = "expect= must be exit, exit:N, killed or killed:WORDS",
+			       -EINVAL;
 	} else {
-		return *why = "unknown key (image, mem, vcpus, mode, arg, limit, populate)",
+		return *why = "unknown key (image, mem, vcpus, mode, arg, limit, populate, expect)",
 		       -EINVAL;
 	}
 	return 0;

@@ -14,6 +14,19 @@
 
 enum guest_mode { GUEST_MODE_LONG, GUEST_MODE_32, GUEST_MODE_REAL };
 
+/*
+ * What a guest is expected to do (expect=): by default exit with status 0 and report no
+ * TAP failure; `exit:N` another status; `killed` be ended by Keel, `killed:WORDS` with a
+ * reason that contains WORDS ('-' standing for a space: killed:triple-fault).
+ */
+enum guest_expect_kind { GUEST_EXPECT_EXIT, GUEST_EXPECT_KILLED };
+#define GUEST_EXPECT_WORDS_MAX 32
+struct guest_expect {
+	enum guest_expect_kind kind;
+	int64_t status;			    /* GUEST_EXPECT_EXIT */
+	char words[GUEST_EXPECT_WORDS_MAX]; /* GUEST_EXPECT_KILLED: "" any reason */
+};
+
 /* A parsed `guest=` description. */
 struct guest_desc {
 	char name[GUEST_NAME_MAX];
@@ -22,11 +35,12 @@ struct guest_desc {
 	unsigned vcpus;
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
+	struct guest_expect expect;
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=]` (s is
- * modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,expect=]`
+ * (s is modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
  * name is already taken is the caller's question.
  */
 int guest_desc_parse(char *s, struct guest_desc *d, const char **why) __must_check;

@@ -4,6 +4,7 @@
  * tsc_end and the console line it flushes.
  */
 #include <keel/printk.h>
+#include <keel/string.h>
 #include <keel/time.h>
 
 #include "dev/console.h"
@@ -116,4 +117,52 @@ void report_summary(struct guest *const *guests, unsigned count)
 	       "vcpus", "cpus", "pages", "exits");
 	for (unsigned i = 0; i < count; i++)
 		summary_row(guests[i]);
+}
+
+static bool reason_has(const char *reason, const char *words)
+{
+	size_t n = strlen(words);
+	for (const char *p = reason; *p; p++)
+		if (!strncmp(p, words, n))
+			return true;
+	return false;
+}
+
+/* What was expected, in words: "exit status 0", "killed", "killed (triple fault)". */
+static void expect_words(const struct guest_expect *e, char *buf, size_t len)
+{
+	if (e->kind == GUEST_EXPECT_EXIT)
+		snprintf(buf, len, "exit status %lld", (long long)e->status);
+	else if (e->words[0])
+		snprintf(buf, len, "killed (%s)", e->words);
+	else
+		snprintf(buf, len, "killed");
+}
+
+/* Did g end as expected? why: what happened, in words. */
+static bool ended_as_expected(const struct guest *g, char *why, size_t len)
+{
+	const struct guest_expect *e = &g->expect;
+	if (g->state == GUEST_EXITED) {
+		snprintf(why, len, "exited with status %lld", (long long)g->status);
+		return e->kind == GUEST_EXPECT_EXIT && g->status == e->status;
+	}
+	snprintf(why, len, "killed: %s", g->reason);
+	return e->kind == GUEST_EXPECT_KILLED && reason_has(g->reason, e->words);
+}
+
+bool report_verdict(const struct guest *g)
+{
+	char what[180], want[48];
+	bool as_expected = ended_as_expected(g, what, sizeof(what));
+	expect_words(&g->expect, want, sizeof(want));
+	if (!as_expected)
+		printk("guest %s: FAIL (%s; expected %s)\n", g->name, what, want);
+	else if (g->tap_not_ok)
+		printk("guest %s: FAIL (%s, but %u of its %u TAP results are not ok)\n", g->name,
+		       what, g->tap_not_ok, g->tap_ok + g->tap_not_ok);
+	else
+		printk("guest %s: PASS (%s, as expected; %u TAP results ok)\n", g->name, what,
+		       g->tap_ok);
+	return as_expected && !g->tap_not_ok;
 }

@@ -16,7 +16,7 @@
  *
  * Context: the loop runs with interrupts enabled (exit handlers may fault pages in and
  * wait for other CPUs); interrupts are off only around VM entry and VMCS switches.
- * Lock order: see the top of kernel/mm's cursor file (the run-queue lock takes no
+ * Lock order: see the top of kernel/mm/pt_walk.c (the run-queue lock takes no
  * other lock inside).
  */
 #include <arch/cpu.h>

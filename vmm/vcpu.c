@@ -38,8 +38,8 @@ bool vcpu_in_64bit_mode(struct vcpu *v)
 	return (vmread(VMCS_GUEST_CS_AR) >> 13) & 1; /* CS.L (25.4.1 table 25-2) */
 }
 
-/* Register numbers of exit qualifications: 28.2.1 table 28-3. */
-uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
+/* Register numbers of exit qualifications: 28.2.1 table 28-3. RSP lives in the VMCS. */
+static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
 {
 	struct vcpu_regs *r = &v->regs;
 	uint64_t *const map[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL,	 &r->rbp,

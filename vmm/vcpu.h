@@ -17,10 +17,8 @@ void vcpu_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error
 void vcpu_inject_gp(struct vcpu *v);
 /* True if the vCPU runs 64-bit code now (CS.L): hypercall arguments are 64-bit. */
 bool vcpu_in_64bit_mode(struct vcpu *v);
-/* The slot of general register n (exit-qualification numbering: 0 rax, 1 rcx, 2 rdx,
- * 3 rbx, 4 rsp, 5 rbp, 6 rsi, 7 rdi, 8-15 r8-r15). RSP lives in the VMCS: NULL for 4. */
-uint64_t *vcpu_gpr(struct vcpu *v, unsigned n);
-/* The value of general register n (RSP read from the VMCS). */
+/* The value of general register n (exit-qualification numbering: 0 rax, 1 rcx, 2 rdx,
+ * 3 rbx, 4 rsp (read from the VMCS), 5 rbp, 6 rsi, 7 rdi, 8-15 r8-r15). */
 uint64_t vcpu_gpr_read(struct vcpu *v, unsigned n);
 
 #endif

@@ -92,7 +92,7 @@ static int setup_controls(enum guest_mode mode)
 	err |= vmwrite(VMCS_ENTRY_INTR_INFO, 0);
 	err |= vmwrite(VMCS_LINK_POINTER, ~0ull); /* no shadow VMCS (27.3.1.5) */
 	/* The guest owns CR0/CR4 except the bits VMX forces; it reads its own values
-	 * (shadows). Writes to forced bits exit (exit.c, exit_cr_access). */
+	 * (shadows). Writes to forced bits exit (exit_cr.c). */
 	err |= vmwrite(VMCS_CR0_MASK, cr0_forced());
 	err |= vmwrite(VMCS_CR4_MASK, c->cr4_fixed0);
 	return err ? -EIO : 0;

@@ -26,6 +26,28 @@ CMDLINE_OPT(guest, "guest", CMDLINE_STR, 0, 0,
 static struct guest *guests[GUEST_MAX];
 static unsigned guest_count;
 
+/* Descriptions that gave no guest, for the verdicts: failed, or skipped when the CPU
+ * lacks a feature the guest needs. */
+#define REFUSED_MAX 32
+static struct refused {
+	char name[GUEST_NAME_MAX + 8];
+	char why[160];
+	bool skip;
+} refused[REFUSED_MAX];
+static unsigned refused_count, refused_lost;
+
+static void refuse(const char *name, const char *why, bool skip)
+{
+	if (refused_count == REFUSED_MAX) {
+		refused_lost++;
+		return;
+	}
+	struct refused *r = &refused[refused_count++];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->skip = skip;
+}
+
 static const struct boot_module *find_module(const char *name)
 {
 	for (unsigned i = 0; i < boot_info.mod_count; i++)
@@ -43,7 +65,8 @@ static bool name_taken(const char *name)
 }
 
 /* Chooses the mode: the ELF class decides, mode= must agree; flat images default to
- * long mode. Real and 32-bit mode need unrestricted guest (CR0.PE/PG = 0). */
+ * long mode. Real and 32-bit mode need unrestricted guest (CR0.PE/PG = 0): -ENODEV when
+ * this CPU lacks it (the guest is fine; it is skipped, not failed). */
 static int pick_mode(const struct guest_desc *d, const struct guest_image *img,
 		     enum guest_mode *mode, char *why, size_t why_len)
 {
@@ -64,7 +87,7 @@ static int pick_mode(const struct guest_desc *d, const struct guest_image *img,
 		snprintf(why, why_len,
 			 "mode=%s needs the unrestricted-guest VMX feature, which this CPU lacks",
 			 guest_mode_str((enum guest_mode)m));
-		return -ENOTSUP;
+		return -ENODEV;
 	}
 	*mode = (enum guest_mode)m;
 	return 0;
@@ -141,7 +164,8 @@ static int guest_create(const struct guest_desc *d, struct guest **out, char *wh
 	err = build_guest(g, d, &img, data);
 	if (err) {
 		kfree(g);
-		snprintf(why, why_len, "could not build guest memory (error %d)", err);
+		snprintf(why, why_len,
+			 "could not build the guest (devices, memory or image: error %d)", err);
 		return err;
 	}
 	*out = g;
@@ -167,10 +191,14 @@ static void start_guest(unsigned n, char *desc)
 	if (guest_desc_parse(desc, &d, &why) ||
 	    (name_taken(d.name) && (why = "another guest has that name"))) {
 		printk(KERN_ERR "vmm: guest #%u not started: %s\n", n, why);
+		snprintf(buf, sizeof(buf), "#%u", n);
+		refuse(buf, why, false);
 		return;
 	}
-	if (guest_create(&d, &g, buf, sizeof(buf))) {
+	int err = guest_create(&d, &g, buf, sizeof(buf));
+	if (err) {
 		printk(KERN_ERR "vmm: guest %s not started: %s\n", d.name, buf);
+		refuse(d.name, buf, err == -ENODEV);
 		return;
 	}
 	guests[guest_count++] = g;
@@ -181,17 +209,42 @@ static void start_guest(unsigned n, char *desc)
 	sched_add_guest(g);
 }
 
+/* One verdict line per description; the totals. True if none failed. */
+static bool verdicts(void)
+{
+	unsigned passed = 0, failed = 0, skipped = 0;
+	for (unsigned i = 0; i < guest_count; i++) {
+		bool ok = report_verdict(guests[i]);
+		passed += ok;
+		failed += !ok;
+	}
+	for (unsigned i = 0; i < refused_count; i++) {
+		const struct refused *r = &refused[i];
+		printk("guest %s: %s (not started: %s)\n", r->name, r->skip ? "SKIP" : "FAIL",
+		       r->why);
+		skipped += r->skip;
+		failed += !r->skip;
+	}
+	if (refused_lost)
+		printk("vmm: %u more descriptions not started (FAIL)\n", refused_lost);
+	failed += refused_lost;
+	printk("vmm: guest verdicts: %u passed, %u failed, %u skipped\n", passed, failed, skipped);
+	return failed == 0;
+}
+
 /* Run-mode hook (kmain): builds every guest= description, runs them all at once on
- * every CPU (sched.c), then prints the summary. */
-void vmm_run_guests(void)
+ * every CPU (sched.c), then prints the summary and each guest's verdict. False if a
+ * guest failed or could not start (also when none can run: no usable VMX). */
+bool vmm_run_guests(void)
 {
 	char desc[256];
 	if (!cmdline_get_nth("guest", 0, desc, sizeof(desc)))
-		return;
+		return true;
 	if (!vmx_caps.usable) {
 		printk(KERN_WARN "vmm: guests requested but none can run: %s\n",
 		       vmx_caps.why[0] ? vmx_caps.why : "VMX unavailable");
-		return;
+		printk("vmm: guest verdicts: 0 passed, 1 failed, 0 skipped\n");
+		return false;
 	}
 	set_flush_caps();
 	for (unsigned n = 0; cmdline_get_nth("guest", n, desc, sizeof(desc)); n++) {
@@ -205,4 +258,5 @@ void vmm_run_guests(void)
 	if (guest_count)
 		sched_run(report_guest_end);
 	report_summary(guests, guest_count);
+	return verdicts();
 }

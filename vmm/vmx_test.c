@@ -3,8 +3,11 @@
 #include <keel/ktest.h>
 #include <keel/smp.h>
 #include <keel/string.h>
+#include <uapi/keel_hypercall.h>
 
 #include "exit.h"
+#include "hypercall.h"
+#include "report.h"
 
 /* must-be-1 bits are forced on, optional bits dropped when not allowed. */
 KTEST(vmx_ctl_adjust_forces_must1_and_drops_disallowed_optional)
@@ -142,4 +145,72 @@ KTEST(guest_desc_refuses_bad_descriptions)
 		KT_ASSERT_EQ(parse(bad[i], &d, &why), (uint64_t)-EINVAL);
 		KT_ASSERT(why && why[0]);
 	}
+}
+
+KTEST(guest_desc_parses_expect)
+{
+	struct guest_desc d;
+	const char *why;
+	KT_ASSERT_EQ(parse("g,image=m", &d, &why), 0);
+	KT_ASSERT(d.expect.kind == GUEST_EXPECT_EXIT && d.expect.status == 0);
+	KT_ASSERT_EQ(parse("g,image=m,expect=exit:33", &d, &why), 0);
+	KT_ASSERT(d.expect.kind == GUEST_EXPECT_EXIT && d.expect.status == 33);
+	KT_ASSERT_EQ(parse("g,image=m,expect=killed", &d, &why), 0);
+	KT_ASSERT(d.expect.kind == GUEST_EXPECT_KILLED && !d.expect.words[0]);
+	KT_ASSERT_EQ(parse("g,image=m,expect=killed:triple-fault", &d, &why), 0);
+	KT_ASSERT(!strcmp(d.expect.words, "triple fault"));
+	static const char *const bad[] = {
+		"g,image=m,expect=",
+		"g,image=m,expect=exited",
+		"g,image=m,expect=exit:x",
+		"g,image=m,expect=killed:",
+		"g,image=m,expect=killed:a_b",
+		"g,image=m,expect=killed:0123456789012345678901234567890123"
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		KT_ASSERT_EQ(parse(bad[i], &d, &why), (uint64_t)-EINVAL);
+}
+
+/* A guest that ended, judged against what its description expects (prints a line). */
+static bool judge(enum guest_state st, int64_t status, const char *reason, const char *expect,
+		  unsigned not_ok)
+{
+	static struct guest g;
+	struct guest_desc d;
+	const char *why;
+	char desc[96];
+	snprintf(desc, sizeof(desc), "verdict,image=m%s%s", expect[0] ? ",expect=" : "", expect);
+	memset(&g, 0, sizeof(g));
+	CHECK(parse(desc, &d, &why) == 0);
+	guest_init(&g, &d);
+	g.state = st;
+	g.status = status;
+	snprintf(g.reason, sizeof(g.reason), "%s", reason);
+	g.tap_ok = 3;
+	g.tap_not_ok = not_ok;
+	return report_verdict(&g);
+}
+
+KTEST(guest_verdict_follows_expect_and_tap_results)
+{
+	KT_ASSERT(judge(GUEST_EXITED, 0, "", "", 0));
+	KT_ASSERT(!judge(GUEST_EXITED, 1, "", "", 0)); /* wrong status */
+	KT_ASSERT(!judge(GUEST_EXITED, 0, "", "", 1)); /* a TAP not ok */
+	KT_ASSERT(judge(GUEST_EXITED, 7, "", "exit:7", 0));
+	KT_ASSERT(!judge(GUEST_KILLED, 0, "triple fault at RIP 0x1", "", 0)); /* not expected */
+	KT_ASSERT(judge(GUEST_KILLED, 0, "triple fault at RIP 0x1", "killed", 0));
+	KT_ASSERT(judge(GUEST_KILLED, 0, "triple fault at RIP 0x1", "killed:triple-fault", 0));
+	KT_ASSERT(!judge(GUEST_KILLED, 0, "time limit of 3 ms reached", "killed:triple-fault", 0));
+	KT_ASSERT(!judge(GUEST_EXITED, 0, "", "killed", 0)); /* expected to be killed */
+}
+
+/* Every hypercall number of the ABI has a handler and a name in the table. */
+KTEST(hypercall_table_covers_every_number)
+{
+	for (unsigned nr = 0; nr < KEEL_HC_COUNT; nr++) {
+		KT_ASSERT(hypercalls[nr].fn != NULL);
+		KT_ASSERT(hypercalls[nr].name && hypercalls[nr].name[0]);
+	}
+	KT_ASSERT(hypercalls[KEEL_HC_MEM_RELEASE].retry_busy);
+	KT_ASSERT(!hypercalls[KEEL_HC_CONSOLE_WRITE].retry_busy);
 }

@@ -22,6 +22,8 @@ void crash_selftest(void);
 /* VMX start-up (VMXON everywhere, capability preflight) and running the guest= guests;
  * vmm/ provides them, kernel/main.c has empty weak defaults. */
 void vmm_init(void);
-void vmm_run_guests(void);
+/* Runs the guests the command line describes; false if any did not do what its
+ * description expects (or could not start). True when there are none. */
+bool vmm_run_guests(void);
 
 #endif

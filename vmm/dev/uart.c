@@ -3,8 +3,9 @@
  * transmit register go to the guest's console (console.h). The line status register
  * always says the transmitter is empty (bits 5 and 6), so polling guests never wait.
  * With LCR.DLAB (bit 7) set, offsets 0 and 1 are the divisor latch, not data: the
- * divisor a guest programs is kept, never printed. Receive is not emulated: the data
- * register reads all ones, the other registers read what was written (LCR) or 0.
+ * divisor a guest programs is kept (and reads back), never printed. Receive is not
+ * emulated: the data register reads all ones, LCR reads what was written, the other
+ * registers 0.
  * Register offsets: the 16550 data sheet (0 THR/RBR, 1 IER, 3 LCR, 5 LSR).
  */
 #include <keel/heap.h>
@@ -21,25 +22,35 @@
 #define UART_LCR_DLAB 0x80
 #define UART_LSR_THRE_TEMT 0x60
 
-/* [o] the vCPU's CPU: a guest's vCPUs share it, and a race between two of them
- * programming the UART at once is the guest's, as on hardware. */
+/* [a] relaxed loads and stores: the guest's vCPUs may program the UART from several
+ * CPUs at once; how their writes interleave is the guest's race, as on hardware. */
 struct uart {
-	uint8_t lcr;
-	uint16_t divisor;
+	uint8_t lcr, dll, dlm; /* line control; divisor latch low and high */
 };
+
+static uint8_t get(const uint8_t *reg)
+{
+	return __atomic_load_n(reg, __ATOMIC_RELAXED);
+}
+
+static void set(uint8_t *reg, uint64_t val)
+{
+	__atomic_store_n(reg, (uint8_t)val, __ATOMIC_RELAXED);
+}
 
 static enum exit_action uart_read(struct vcpu *v, void *state, uint64_t off, unsigned size,
 				  uint64_t *val)
 {
 	struct uart *u = state;
+	bool dlab = get(&u->lcr) & UART_LCR_DLAB;
 	if (off == UART_LSR)
 		*val = UART_LSR_THRE_TEMT;
 	else if (off == UART_LCR)
-		*val = u->lcr;
-	else if (off == UART_THR && (u->lcr & UART_LCR_DLAB))
-		*val = u->divisor & 0xFF;
-	else if (off == UART_DLM && (u->lcr & UART_LCR_DLAB))
-		*val = u->divisor >> 8;
+		*val = get(&u->lcr);
+	else if (off == UART_THR && dlab)
+		*val = get(&u->dll);
+	else if (off == UART_DLM && dlab)
+		*val = get(&u->dlm);
 	else if (off != UART_THR)
 		*val = 0; /* no receive side: RBR keeps the all-ones of no device */
 	return EXIT_RESUME;
@@ -49,15 +60,15 @@ static enum exit_action uart_write(struct vcpu *v, void *state, uint64_t off, un
 				   uint64_t val)
 {
 	struct uart *u = state;
-	bool dlab = u->lcr & UART_LCR_DLAB;
+	bool dlab = get(&u->lcr) & UART_LCR_DLAB;
 	if (off == UART_THR && dlab)
-		u->divisor = (uint16_t)((u->divisor & 0xFF00) | (val & 0xFF));
+		set(&u->dll, val);
 	else if (off == UART_DLM && dlab)
-		u->divisor = (uint16_t)((u->divisor & 0x00FF) | ((val & 0xFF) << 8));
+		set(&u->dlm, val);
 	else if (off == UART_THR)
 		guest_console_put(v->guest, (char)val);
 	else if (off == UART_LCR)
-		u->lcr = (uint8_t)val;
+		set(&u->lcr, val);
 	return EXIT_RESUME;
 }
 

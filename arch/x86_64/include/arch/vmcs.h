@@ -2,7 +2,8 @@
  * The VMCS as software sees it: every field encoding Keel uses (SDM Vol 3D appendix B
  * "Field Encoding in VMCS") and VMREAD/VMWRITE on the current VMCS (SDM Vol 3C 31.3).
  * The one home of these encodings: vmm/ and arch/x86_64/vm_space_x86.c (which writes
- * the EPT pointer and VPID when a guest space is loaded) both include it.
+ * the EPT pointer, and the VPID of a tagged space, when a guest space is loaded) both
+ * include it.
  */
 #ifndef ARCH_VMCS_H
 #define ARCH_VMCS_H
