@@ -126,6 +126,13 @@ clean:
 
 -include $(OBJS:.o=.d)
 
+# ---- The hypercall ABI: include/uapi/hypercalls.tab is the one description; these are
+# generated from it and committed (scripts/gen-hypercalls.sh; make check checks them).
+HC_GEN := include/uapi/keel_hypercall.h guest/lib/keel_hypercalls.h \
+	guest/lib/keel_hypercalls.inc vmm/hypercall_table.c docs/hypercalls.md
+$(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-hypercalls.sh
+	$(Q)scripts/gen-hypercalls.sh
+
 # ---- guests: build/guest/NAME.bin (flat) and NAME.elf (C guests). See guest/README.md.
 # NASM guests: guest/*.asm, flat images (long mode at 0x100000, real mode at 0x7C00).
 # C guests: NAME=SOURCE pairs; each is linked with the guest library (guest/lib) for
@@ -157,9 +164,10 @@ $(BUILD)/guest/keel_hypercall.inc: include/uapi/keel_hypercall.h
 	@mkdir -p $(dir $@)
 	$(Q)grep '^#define' $< | sed 's/\/\*.*//; s/^#define/%define/' > $@
 
-$(BUILD)/guest/%.bin: guest/%.asm guest/lib.inc $(BUILD)/guest/keel_hypercall.inc | $(BUILD)/.nasm-ok
+$(BUILD)/guest/%.bin: guest/%.asm guest/lib.inc guest/lib/keel_hypercalls.inc \
+		$(BUILD)/guest/keel_hypercall.inc | $(BUILD)/.nasm-ok
 	@echo '  NASM  $<'
-	$(Q)$(NASM) -f bin -Iguest/ -I$(BUILD)/guest/ -o $@ $<
+	$(Q)$(NASM) -f bin -Iguest/ -Iguest/lib/ -I$(BUILD)/guest/ -o $@ $<
 
 # Objects per width: build/guest/64/... and build/guest/32/...
 define guest_width

@@ -33,10 +33,10 @@ start:
 .bad3:
 	cmp r12, 3
 	jne .fail
-	hc_write msg_ok, msg_ok_len
+	keel_hc_console_write msg_ok, msg_ok_len
 	port_exit 0
 .fail:
-	hc_write msg_fail, msg_fail_len
+	keel_hc_console_write msg_fail, msg_fail_len
 	port_exit 1
 
 message msg_ok, "efault: 3 wild console_write buffers got -EFAULT"

@@ -79,7 +79,7 @@ start:
 	cmp edx, 0x7
 	jne fail_5
 
-	hc_write msg_ok, msg_ok_len
+	keel_hc_console_write msg_ok, msg_ok_len
 	port_exit 0
 fail_1:
 	port_exit 1

@@ -7,7 +7,7 @@
 
 start:
 	uart_puts msg_uart, msg_uart_len
-	hc_write msg_hc, msg_hc_len
+	keel_hc_console_write msg_hc, msg_hc_len
 	cmp rax, msg_hc_len
 	jne fail
 	mov eax, KEEL_CPUID_LEAF
@@ -29,11 +29,11 @@ start:
 	mov qword [rax], 42
 	cmp qword [rax], 42
 	jne fail
-	hc_write msg_ok, msg_ok_len
-	hc_exit 7
+	keel_hc_console_write msg_ok, msg_ok_len
+	keel_hc_exit 7
 fail:
-	hc_write msg_fail, msg_fail_len
-	hc_exit 99
+	keel_hc_console_write msg_fail, msg_fail_len
+	keel_hc_exit 99
 
 message msg_uart, "hello from the UART"
 message msg_hc, "hello from the console_write hypercall"

@@ -95,7 +95,7 @@ static void check_hypercalls(unsigned vcpu)
 	tap_ok(n == EFAULT_RET, "console_write at 1 GiB returns -EFAULT (%ld)", n);
 	n = keel_nop();
 	tap_ok(n == 0, "nop returns 0 (%ld)", n);
-	n = keel_vcpu_id();
+	n = keel_vcpu_info();
 	tap_ok(n == (long)vcpu, "vcpu_id returns %ld (want %u)", n, vcpu);
 	n = keel_guest_pages();
 	tap_ok(n > 0, "guest_pages returns %ld (> 0)", n);

@@ -16,7 +16,7 @@ start:
 	cmp edx, 1
 	jne .bad_regs
 	uart_puts msg_uart, msg_uart_len
-	hc_write msg_hc, msg_hc_len
+	keel_hc_console_write msg_hc, msg_hc_len
 	cmp eax, msg_hc_len
 	jne .bad_write
 	uart_puts msg_ok, msg_ok_len

@@ -20,7 +20,7 @@ start:
 	jne .nogp
 	cmp sp, bx
 	jne .stack
-	hc_write msg, msg_len
+	keel_hc_console_write msg, msg_len
 	port_exit 0
 .nogp:
 	port_exit 1

@@ -33,7 +33,7 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		atomic_inc(&seen[vcpu]);
 	else
 		atomic_inc(&bad_index);
-	if (keel_vcpu_id() != (long)vcpu)
+	if (keel_vcpu_info() != (long)vcpu)
 		atomic_inc(&bad_id);
 	printf("smp: vcpu %u of %u\n", vcpu, vcpu_count);
 	atomic_inc(&arrived); /* after printing: vCPU 0 reports once every line is out */

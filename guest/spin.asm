@@ -3,7 +3,7 @@
 %include "lib.inc"
 
 start:
-	hc_write msg, msg_len
+	keel_hc_console_write msg, msg_len
 	jmp $
 
 message msg, "spin: looping forever until the time limit"

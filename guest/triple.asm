@@ -5,10 +5,10 @@
 %include "lib.inc"
 
 start:
-	hc_write msg, msg_len
+	keel_hc_console_write msg, msg_len
 	lidt [idt_none]
 	ud2
-	hc_exit 99
+	keel_hc_exit 99
 
 idt_none:
 	dw 0				; limit

@@ -6,9 +6,9 @@
 %define WILD_GPA 0x20000000
 
 start:
-	hc_write msg, msg_len
+	keel_hc_console_write msg, msg_len
 	mov eax, WILD_GPA
 	mov byte [rax], 1
-	hc_exit 99
+	keel_hc_exit 99
 
 message msg, "wild: writing to GPA 0x20000000, above guest RAM"

@@ -1,96 +1,100 @@
 /*
- * The hypercall table (hypercall.h) and its handlers, and the VMCALL exit. Guest
- * buffers are pinned in the guest's EPT space while a handler uses them, and read once
- * into hypervisor memory (the guest cannot change them after the check).
+ * The VMCALL exit and the one generic step before every hypercall handler: unpacking
+ * the argument registers by the table's description (hypercall.h), checking numbers
+ * against their bounds, and pinning guest buffers in the guest's EPT space so they
+ * stay guest RAM while the handler uses them. The handlers: hypercall_handlers.c.
  */
 #include <keel/errno.h>
-#include <keel/heap.h>
 #include <uapi/keel_hypercall.h>
 
-#include "dev/console.h"
-#include "dev/timer.h"
 #include "exit_handlers.h"
-#include "guest_mem.h"
 #include "hypercall.h"
 #include "vcpu.h"
 
-static int64_t hc_console_write(struct vcpu *v, uint64_t buf, uint64_t len)
+/* One argument: the value for the guest's mode; numbers checked, addresses typed. */
+static int unpack_one(const struct hc_arg *d, uint64_t raw, bool wide, struct hc_args *a,
+		      unsigned i)
 {
-	if (len > KEEL_HC_CONSOLE_MAX)
+	uint64_t v = wide ? raw : (uint32_t)raw;
+	if (d->kind == HC_ARG_S64 && !wide)
+		v = (uint64_t)(int64_t)(int32_t)raw;
+	a->val[i] = v;
+	a->gpa[i] = GPA(v);
+	a->pinned[i] = false;
+	if (d->kind == HC_ARG_U64 && (v < d->min || v > d->max))
 		return -EINVAL;
+	return 0;
+}
+
+/* Pins buffer argument i; an empty one is not pinned. */
+static int pin_one(struct guest *g, const struct hc_arg *d, struct hc_args *a, unsigned i)
+{
+	uint64_t len = a->val[d->len_arg];
 	if (!len)
 		return 0;
-	struct vm_pin pin;
-	int err = vm_space_pin_gpa(&v->guest->space, GPA(buf), len, VM_ACCESS_READ, &pin);
+	unsigned access = d->kind == HC_ARG_OUT ? VM_ACCESS_WRITE : VM_ACCESS_READ;
+	int err = vm_space_pin_gpa(&g->space, a->gpa[i], len, access, &a->pin[i]);
+	if (err == -ENOMEM || err == -E2BIG)
+		return err == -E2BIG ? -EINVAL : -ENOMEM;
 	if (err)
-		return err == -ENOMEM ? -ENOMEM : -EFAULT;
-	char *copy = kmalloc(len);
-	if (!copy) {
-		vm_space_unpin(&pin);
-		return -ENOMEM;
-	}
-	err = vm_pin_read(&pin, 0, copy, len); /* read once: the guest cannot change it after */
-	vm_space_unpin(&pin);
-	for (uint64_t i = 0; !err && i < len; i++)
-		guest_console_put(v->guest, copy[i]);
-	kfree(copy);
-	return err ? -EFAULT : (int64_t)len;
-}
-
-static int64_t hc_exit(struct vcpu *v, uint64_t status, uint64_t unused)
-{
-	int64_t s = vcpu_in_64bit_mode(v) ? (int64_t)status : (int32_t)status;
-	guest_exit(v->guest, s);
+		return -EFAULT; /* outside RAM, wrapping, without the access, not RAM */
+	a->pinned[i] = true;
 	return 0;
 }
 
-static int64_t hc_nop(struct vcpu *v, uint64_t a0, uint64_t a1)
+void hc_args_release(const struct hypercall *h, struct hc_args *a)
 {
-	return 0;
+	for (unsigned i = 0; i < h->arg_count; i++)
+		if (a->pinned[i]) {
+			vm_space_unpin(&a->pin[i]);
+			a->pinned[i] = false;
+		}
 }
 
-static int64_t hc_guest_pages(struct vcpu *v, uint64_t a0, uint64_t a1)
+int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
+		   struct hc_args *a)
 {
-	return (int64_t)__atomic_load_n(&v->guest->space.fault_count, __ATOMIC_RELAXED);
+	int err = 0;
+	for (unsigned i = 0; i < h->arg_count; i++)
+		a->pinned[i] = false;
+	for (unsigned i = 0; !err && i < h->arg_count; i++)
+		err = unpack_one(&h->arg[i], raw[i], wide, a, i);
+	for (unsigned i = 0; !err && i < h->arg_count; i++)
+		if (h->arg[i].kind == HC_ARG_IN || h->arg[i].kind == HC_ARG_OUT)
+			err = pin_one(g, &h->arg[i], a, i);
+	if (err)
+		hc_args_release(h, a);
+	return err;
 }
 
-static int64_t hc_vcpu_info(struct vcpu *v, uint64_t a0, uint64_t a1)
+/* Runs hypercall nr with the raw argument registers; -ENOSYS for an unknown number. */
+static int64_t hc_call(struct vcpu *v, uint64_t nr, const uint64_t *raw, bool wide,
+		       const struct hypercall **hp)
 {
-	return v->index;
+	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
+	*hp = h;
+	if (!h || !h->fn)
+		return -ENOSYS;
+	struct hc_args a;
+	int err = hc_args_unpack(v->guest, h, raw, wide, &a);
+	if (err)
+		return err;
+	int64_t ret = h->fn(v, &a);
+	hc_args_release(h, &a);
+	return ret;
 }
 
-static int64_t hc_timer_set(struct vcpu *v, uint64_t delay_us, uint64_t vector)
-{
-	return vtimer_set(v, delay_us, vector);
-}
-
-/* A page pinned by another vCPU's hypercall gives -EBUSY: retried (retry_busy), so no
- * CPU spins on a pin while it could run another vCPU. */
-static int64_t hc_mem_release(struct vcpu *v, uint64_t gpa, uint64_t len)
-{
-	return guest_mem_release(v->guest, GPA(gpa), len);
-}
-
-const struct hypercall hypercalls[KEEL_HC_COUNT] = {
-	[KEEL_HC_CONSOLE_WRITE] = { "console_write", hc_console_write, false },
-	[KEEL_HC_EXIT] = { "exit", hc_exit, false },
-	[KEEL_HC_NOP] = { "nop", hc_nop, false },
-	[KEEL_HC_GUEST_PAGES] = { "guest_pages", hc_guest_pages, false },
-	[KEEL_HC_VCPU_INFO] = { "vcpu_info", hc_vcpu_info, false },
-	[KEEL_HC_TIMER_SET] = { "timer_set", hc_timer_set, false },
-	[KEEL_HC_MEM_RELEASE] = { "mem_release", hc_mem_release, true },
-};
-
-/* VMCALL (SDM Vol 2C VMCALL; exit reason 18): rax = number, rdi, rsi = arguments;
- * outside 64-bit mode the upper halves are undefined: eax, edi, esi. */
+/* VMCALL (SDM Vol 2C VMCALL; exit reason 18): rax = number, rdi, rsi, rdx = arguments;
+ * outside 64-bit mode the upper halves are undefined: eax, edi, esi, edx. */
 enum exit_action exit_vmcall(struct vcpu *v)
 {
 	struct vcpu_regs *r = &v->regs;
-	uint64_t mask = vcpu_in_64bit_mode(v) ? ~0ull : 0xFFFFFFFFull;
-	uint64_t nr = r->rax & mask;
+	bool wide = vcpu_in_64bit_mode(v);
+	uint64_t nr = wide ? r->rax : (uint32_t)r->rax;
+	const uint64_t raw[HC_ARG_MAX] = { r->rdi, r->rsi, r->rdx };
+	const struct hypercall *h;
 	v->hypercall_count++;
-	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
-	int64_t ret = h && h->fn ? h->fn(v, r->rdi & mask, r->rsi & mask) : -ENOSYS;
+	int64_t ret = hc_call(v, nr, raw, wide, &h);
 	if (guest_ended(v->guest))
 		return EXIT_STOP;
 	if (ret == -EBUSY && h && h->retry_busy)

@@ -1,28 +1,69 @@
 /*
- * Hypercalls (include/uapi/keel_hypercall.h): a table of small handlers indexed by the
- * hypercall number, and the VMCALL exit that unpacks the arguments and dispatches.
+ * Hypercalls (the ABI: include/uapi/hypercalls.tab): the table of handlers indexed by
+ * number (vmm/hypercall_table.c, generated from that file), what a handler receives,
+ * and the VMCALL exit that unpacks, checks and pins the arguments once, generically,
+ * before the handler runs (hypercall.c).
  */
 #ifndef VMM_HYPERCALL_H
 #define VMM_HYPERCALL_H
 
 #include "guest.h"
 
+#define HC_ARG_MAX 3 /* rdi, rsi, rdx */
+
+enum hc_arg_kind {
+	HC_ARG_U64, /* a number in [min, max]: 32 bits outside 64-bit mode */
+	HC_ARG_S64, /* a signed number: sign-extended from 32 bits outside 64-bit mode */
+	HC_ARG_GPA, /* a guest-physical address, handed over typed (not pinned) */
+	HC_ARG_IN,  /* a guest buffer Keel reads, len_arg's value bytes, pinned */
+	HC_ARG_OUT, /* a guest buffer Keel writes, pinned writable */
+};
+
+struct hc_arg {
+	enum hc_arg_kind kind;
+	uint64_t min, max; /* HC_ARG_U64: else -EINVAL before the handler */
+	unsigned len_arg;  /* HC_ARG_IN/OUT: the argument holding the length */
+};
+
 /*
- * A handler gets the vCPU and the first two arguments (rdi, rsi; 32 bits wide outside
- * 64-bit mode) and returns the result for rax: >= 0, or a negative errno. A handler
- * that ends the guest (guest_exit) returns anything: the VMCALL does not complete.
+ * What a handler gets: every argument's value (masked or sign-extended to the guest's
+ * mode), typed addresses, and for buffers a pin over exactly [gpa, gpa + len) (no pin
+ * when len is 0). The pins are dropped after the handler returns; the handler reads or
+ * writes through them (vm_pin_read/vm_pin_write), reading a descriptor once.
  */
-typedef int64_t (*hypercall_fn)(struct vcpu *v, uint64_t a0, uint64_t a1);
+struct hc_args {
+	uint64_t val[HC_ARG_MAX];
+	gpa_t gpa[HC_ARG_MAX];	       /* HC_ARG_GPA, HC_ARG_IN, HC_ARG_OUT */
+	struct vm_pin pin[HC_ARG_MAX]; /* HC_ARG_IN, HC_ARG_OUT with len > 0 */
+	bool pinned[HC_ARG_MAX];
+};
+
+/* A handler's definition and declaration: HC_HANDLER(console_write) { ... }. It returns
+ * the result for rax (>= 0, or a negative errno); one that ends the guest (guest_exit)
+ * returns anything: the VMCALL does not complete. */
+#define HC_HANDLER(name) int64_t hc_##name(struct vcpu *v, struct hc_args *a)
 
 struct hypercall {
 	const char *name;
-	hypercall_fn fn;
+	int64_t (*fn)(struct vcpu *v, struct hc_args *a);
 	/* -EBUSY means "a page is pinned, try again": the VMCALL is retried later (RIP not
 	 * advanced, the CPU may run another vCPU meanwhile) instead of returning. */
 	bool retry_busy;
+	unsigned arg_count;
+	struct hc_arg arg[HC_ARG_MAX];
 };
 
-/* The table, KEEL_HC_COUNT entries, every one filled (a kernel test checks). */
+/* The table, KEEL_HC_COUNT entries (vmm/hypercall_table.c, generated). */
 extern const struct hypercall hypercalls[];
+
+/*
+ * Unpacks raw argument registers for h into a, checking numbers against their bounds
+ * and pinning buffers in g's RAM. 0, or -EINVAL (a number out of bounds, a buffer too
+ * long to pin), -EFAULT (a buffer that is not g's RAM with the access) or -ENOMEM, with
+ * nothing pinned. wide: the guest runs 64-bit code. Release with hc_args_release.
+ */
+int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
+		   struct hc_args *a) __must_check;
+void hc_args_release(const struct hypercall *h, struct hc_args *a);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * The Keel guest library: what a C guest (64-bit long mode or 32-bit protected mode)
- * uses to talk to Keel. Hypercall stubs (include/uapi/keel_hypercall.h), the UART and
+ * uses to talk to Keel. Hypercall stubs (keel_hypercalls.h, generated), the UART and
  * exit port, printf/snprintf, TAP helpers and the few string functions the compiler may
  * call. Freestanding: no libc, no libgcc (the 32-bit build has no 64-bit division).
  *
@@ -25,55 +25,9 @@
 /* arg: the description's arg= (0 if absent); vcpu: 0..vcpu_count-1. */
 int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count);
 
-/* ---- Hypercalls: VMCALL, rax = number, args rdi, rsi, rdx, result in rax. */
-
-static inline long keel_hypercall(unsigned long nr, unsigned long a0, unsigned long a1,
-				  unsigned long a2)
-{
-	long ret;
-	__asm__ volatile("vmcall" : "=a"(ret) : "a"(nr), "D"(a0), "S"(a1), "d"(a2) : "memory");
-	return ret;
-}
-
-/* Writes len (<= KEEL_HC_CONSOLE_MAX) bytes; returns len or a negative errno. */
-static inline long keel_console_write(const void *buf, size_t len)
-{
-	return keel_hypercall(KEEL_HC_CONSOLE_WRITE, (uintptr_t)buf, len, 0);
-}
-
-/* Ends the whole guest (every vCPU) with status. */
-__attribute__((noreturn)) static inline void keel_exit(int status)
-{
-	keel_hypercall(KEEL_HC_EXIT, (unsigned long)(long)status, 0, 0);
-	for (;;)
-		__asm__ volatile("hlt");
-}
-
-static inline long keel_nop(void)
-{
-	return keel_hypercall(KEEL_HC_NOP, 0, 0, 0);
-}
-
-/* 4 KiB pages of guest RAM populated in the guest's EPT space, or a negative errno. */
-static inline long keel_guest_pages(void)
-{
-	return keel_hypercall(KEEL_HC_GUEST_PAGES, 0, 0, 0);
-}
-
-/*
- * Gives the 4 KiB-aligned guest RAM [gpa, gpa + len) back to Keel: the old contents are
- * gone, a later touch maps fresh zeroed pages. Returns 0 or a negative errno.
- */
-static inline long keel_mem_release(uintptr_t gpa, unsigned long len)
-{
-	return keel_hypercall(KEEL_HC_MEM_RELEASE, gpa, len, 0);
-}
-
-/* The calling vCPU's index, or a negative errno. */
-static inline long keel_vcpu_id(void)
-{
-	return keel_hypercall(KEEL_HC_VCPU_INFO, 0, 0, 0);
-}
+/* ---- Hypercalls: keel_hypercall and one stub per hypercall, keel_NAME (generated from
+ * include/uapi/hypercalls.tab: keel_console_write, keel_exit, keel_nop, ...). */
+#include "keel_hypercalls.h"
 
 /* ---- Ports, CPU */
 
