@@ -55,11 +55,14 @@ run: kernel
 # Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs), the
 # demo guests, the TLB fallback layers (tlb-*: old Bochs models, pcid=noinvpcid|off);
 # ends with "N passed, N failed". LAYERS="host qemu-1cpu" runs a subset.
-test: kernel
+# The kernel and guests are built first with one job per core.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 1)
+test:
+	@$(MAKE) --no-print-directory -j$(JOBS) kernel
 	@scripts/test-all.sh $(LAYERS)
 
 host-test:
-	@$(MAKE) --no-print-directory -C tests/host run
+	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
 
 # Host engine benchmark, then the kernel's TLB benchmark under QEMU (prints only).
 bench: kernel
