@@ -4,8 +4,8 @@
 # descriptions and images, and checks the serial log: each guest's own TAP verdict or
 # output, how it ended (status, or kill reason for the misbehaving ones), that the bad
 # ones were refused with a reason while the others ran, and the summary table.
-# Prints TAP ("ok N - LABEL: what"); last line "# layer LABEL: P passed, F failed".
-# Exit status 1 on any failure.
+# Prints TAP ("ok N - LABEL: what"); last line "# layer LABEL: P passed, F failed,
+# 0 skipped". Exit status 1 on any failure.
 #
 #   guest-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS] [--no-penryn]
 #
@@ -145,5 +145,5 @@ if [ "$failed" != 0 ]; then
 elif [ "${KEEL_KEEP_RUNS:-0}" != 1 ] && [ -d "$run_dir" ]; then
 	rm -rf "$run_dir"
 fi
-echo "# layer $label: $((n - failed)) passed, $failed failed"
+echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The "selftest" layer: the kernel's failure paths, end to end. Each case boots Keel to
 # fail on purpose and checks that it fails the right way: a readable dump, the failing
-# verdict and exit code, never a hang or a pass. Prints TAP; exit 1 on any failure.
+# verdict and exit code, never a hang or a pass. Prints TAP; last line "# layer
+# selftest-EMU: P passed, F failed, 0 skipped"; exit 1 on any failure.
 #
 #   selftest.sh [--emu qemu|bochs]
 set -euo pipefail
@@ -69,5 +70,5 @@ check bad_cmdline_refused 1 "bogus=1 loglevel=9" \
 check no_matching_test_fails 1 "test=no_such_test" \
 	"no test matches 'no_such_test'" '^KEEL-VERDICT: FAIL 0 passed'
 
-echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed"
+echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]

@@ -24,9 +24,10 @@
 # Bochs layer (bochs, guests-bochs, tlb) under "nice -n 10". Everything is CPU-bound,
 # so the cores stay busy until the end: the Bochs layers (many short runs, virtual
 # time) fill the time the host layer's long serial runs leave, instead of delaying them.
-# Prints every layer's results, then a summary with each layer's time, then last the
-# line "N passed, N failed" alone. Exit status 1 if anything failed or a layer ran no
-# test.
+# Prints every layer's results, then a summary with each layer's time and counts, then
+# last the line "N passed, N failed, N skipped" alone. A TAP result "ok ... # SKIP why"
+# counts as skipped, not passed. Exit status 1 if anything failed or a layer ran no
+# test (no result, or only skipped ones).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -139,9 +140,12 @@ run_layer() {
 	echo $((($(date +%s%N) - t0) / 100000000)) >"$out/$layer.ds" # tenths of a second
 }
 
-# count LAYER: prints "ok-count not-ok-count" of the layer's TAP.
+# count LAYER: prints "passed failed skipped" of the layer's TAP (a skip is an "ok" line
+# with a "# SKIP" directive).
 count() {
-	awk '/^ok( |$)/ { p++ } /^not ok( |$)/ { f++ } END { print p + 0, f + 0 }' "$out/$1.tap"
+	awk '/^ok( |$)/ { if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) s++; else p++ }
+		/^not ok( |$)/ { f++ }
+		END { print p + 0, f + 0, s + 0 }' "$out/$1.tap"
 }
 
 # Fail early on a missing kernel rather than once per layer, and install missing
@@ -175,27 +179,29 @@ for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || true; done
 
 total_p=0
 total_f=0
+total_s=0
 summary=()
 for layer in "${layers[@]}"; do
 	echo "### layer $layer"
 	[ -f "$out/$layer.tap" ] || : >"$out/$layer.tap"
 	cat "$out/$layer.tap"
-	read -r p f < <(count "$layer")
+	read -r p f s < <(count "$layer")
 	rc=$(cat "$out/$layer.rc" 2>/dev/null || echo 1)
 	if [ $((p + f)) = 0 ]; then
-		echo "not ok - $layer: layer produced no tests"
+		echo "not ok - $layer: layer ran no test ($s skipped)"
 		f=1
 	elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "not ok - $layer: exit status $rc without a failing test"
 		f=1
 	fi
 	ds=$(cat "$out/$layer.ds" 2>/dev/null || echo 0)
-	summary+=("# $(printf '%-20s %3d passed, %d failed  (%d.%d s)' "$layer" "$p" "$f" \
-		$((ds / 10)) $((ds % 10)))")
+	summary+=("# $(printf '%-20s %3d passed, %d failed, %2d skipped  (%d.%d s)' "$layer" \
+		"$p" "$f" "$s" $((ds / 10)) $((ds % 10)))")
 	total_p=$((total_p + p))
 	total_f=$((total_f + f))
+	total_s=$((total_s + s))
 done
 echo "### summary"
 printf '%s\n' "${summary[@]}"
-echo "$total_p passed, $total_f failed"
+echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" = 0 ]
