@@ -16,6 +16,8 @@
 # log's "cpu:" lines (e.g. to check which TLB flush path the kernel chose).
 # Last line: "# layer LABEL: P passed, F failed, S skipped" (a test reported
 # "ok ... # SKIP why" is counted as skipped, not passed). Exit status 1 on any failure.
+# The run directory is removed when the run passes (KEEL_KEEP_RUNS=1 keeps it) and
+# kept and named otherwise.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -53,7 +55,7 @@ need_uint --cpus "$cpus" 1
 log=$(mktemp "${TMPDIR:-/tmp}/keel-ktest.XXXXXX")
 trap 'rm -f "$log"' EXIT
 set +e
-"$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout "$timeout_s" \
+"$KEEL_SCRIPTS/run-$emu.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" \
 	--cmdline "test=$tests cpus=$cpus${cmdline:+ $cmdline}" --log "$log" \
 	${extra[@]+"${extra[@]}"} 2>"$log.err"
 rc=$?
@@ -136,8 +138,6 @@ END {
 	printf "# layer %s: %d passed, %d failed, %d skipped\n", label, passed, failed, skipped
 	exit failed > 0 ? 1 : 0
 }' "$log" && status=0 || status=$?
-# Passing runs leave nothing behind unless KEEL_KEEP_RUNS=1.
-if [ "$status" = 0 ] && [ "${KEEL_KEEP_RUNS:-0}" != 1 ] && [ -d "$run_dir" ]; then
-	rm -rf "$run_dir"
-fi
+# Passing runs leave nothing behind unless KEEL_KEEP_RUNS=1; failing ones say where.
+end_run_dir "$run_dir" "$([ "$status" = 0 ] && echo 1 || echo 0)"
 exit "$status"

@@ -2,7 +2,8 @@
 # The "selftest" layer: the kernel's failure paths, end to end. Each case boots Keel to
 # fail on purpose and checks that it fails the right way: a readable dump, the failing
 # verdict and exit code, never a hang or a pass. Prints TAP; last line "# layer
-# selftest-EMU: P passed, F failed, 0 skipped"; exit 1 on any failure.
+# selftest-EMU: P passed, F failed, 0 skipped"; exit 1 on any failure. A case's run
+# directory is removed when the case passes and kept and named when it fails.
 #
 #   selftest.sh [--emu qemu|bochs]
 set -euo pipefail
@@ -27,16 +28,17 @@ require_kernel
 n=0
 failed=0
 log=$(mktemp "${TMPDIR:-/tmp}/keel-selftest.XXXXXX")
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.err"' EXIT
 
 # check NAME CPUS CMDLINE PATTERN...: boots, expects the failure exit code and every
 # PATTERN (grep -E) in the serial log.
 check() {
-	local name=$1 cpus=$2 cmdline=$3 rc=0 why=""
+	local name=$1 cpus=$2 cmdline=$3 rc=0 why="" run_dir
 	shift 3
 	n=$((n + 1))
-	"$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout 60 --cmdline "$cmdline" \
-		--log "$log" >/dev/null 2>&1 || rc=$?
+	"$KEEL_SCRIPTS/run-$emu.sh" --quiet --keep --cpus "$cpus" --timeout 60 \
+		--cmdline "$cmdline" --log "$log" >/dev/null 2>"$log.err" || rc=$?
+	run_dir=$(sed -n 's/^.*run directory //p' "$log.err" | head -n 1)
 	[ "$rc" = "$fail_rc" ] || why="exit code $rc, expected $fail_rc"
 	for pat in "$@"; do
 		[ -n "$why" ] && break
@@ -44,9 +46,11 @@ check() {
 	done
 	if [ -z "$why" ]; then
 		echo "ok $n - selftest-$emu: $name"
+		end_run_dir "$run_dir" 1
 	else
 		failed=$((failed + 1))
 		echo "not ok $n - selftest-$emu: $name # $why"
+		echo "# run directory: $run_dir"
 		tail -n 20 "$log" | sed 's/^/# /'
 	fi
 }
