@@ -142,7 +142,7 @@ if [ "$penryn" = 1 ]; then
 		tail -n 20 "$plog" | sed 's/^/#   /'
 	fi
 fi
-[ "$rc" = "$KEEL_BOCHS_RC_PASS" ] && pass "bochs exit status $rc" || fail "bochs exit status $rc"
+if [ "$rc" = "$KEEL_BOCHS_RC_PASS" ]; then pass "bochs exit status $rc"; else fail "bochs exit status $rc"; fi
 if [ "$failed" != 0 ]; then
 	echo "# run directory: $run_dir"
 	tail -n 40 "$log" | sed 's/^/#   /'
