@@ -32,7 +32,7 @@ kernel: $(BUILD)/keel.elf $(BUILD)/keel.sym
 help:
 	@echo "make            build the kernel (build/keel.elf)"
 	@echo "make run        boot Keel (QEMU+KVM if the CPU has VMX, else Bochs); CPUS=N EMU=qemu|bochs CMDLINE='...'"
-	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed'"
+	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed, N skipped'"
 	@echo "make bench      page-table engine benchmarks (host) + TLB flush benchmark (kernel, QEMU)"
 	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
 	@echo "make check      clang-format check + static analysis"
@@ -54,12 +54,15 @@ run: kernel
 
 # Host unit tests, kernel tests under QEMU (1, 4 CPUs) and Bochs (1, 2 CPUs), the
 # demo guests, the TLB fallback layers (tlb-*: old Bochs models, pcid=noinvpcid|off);
-# ends with "N passed, N failed". LAYERS="host qemu-1cpu" runs a subset.
-test: kernel
+# ends with "N passed, N failed, N skipped". LAYERS="host qemu-1cpu" runs a subset.
+# The kernel and guests are built first with one job per core.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 1)
+test:
+	@$(MAKE) --no-print-directory -j$(JOBS) kernel
 	@scripts/test-all.sh $(LAYERS)
 
 host-test:
-	@$(MAKE) --no-print-directory -C tests/host run
+	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
 
 # Host engine benchmark, then the kernel's TLB benchmark under QEMU (prints only).
 bench: kernel

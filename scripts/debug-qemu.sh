@@ -6,8 +6,8 @@
 #
 # Starts QEMU stopped at reset with its gdb stub on 127.0.0.1:1234 (KEEL_GDB_PORT),
 # then gdb with build/keel.elf, connected, a hardware breakpoint on SYMBOL (default
-# kmain) and "continue". The serial log goes to the run directory named on stderr.
-# QEMU is stopped when gdb exits.
+# kmain) and "continue". The serial log goes to the run directory named on stderr,
+# which is kept after the session. QEMU is stopped when gdb exits.
 #
 # The kernel enters in 32-bit mode and runs higher-half 64-bit code later; gdb is
 # told "set architecture i386:x86-64" so registers and code read as 64-bit throughout.
@@ -15,7 +15,8 @@
 # reset (a software breakpoint could not be written there).
 #
 # --batch-check: no prompt; checks that gdb connects, resolves SYMBOL, stops there
-# and reads a register. Exit status 0 if all of that worked.
+# and reads a register. Exit status 0 if all of that worked; the run directory is
+# removed then, kept and named otherwise.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -43,9 +44,20 @@ if port_is_listening "$port"; then
 	die "port $port is busy (another debug session?); set KEEL_GDB_PORT"
 fi
 
+# A batch check runs under a private run root: removed if the check passes.
+run_root=""
+if [ "$batch" = 1 ]; then
+	run_root=$(mktemp -d "${TMPDIR:-/tmp}/keel-debug-qemu.XXXXXX")
+	export KEEL_RUN_ROOT=$run_root
+	qemu_args+=(--keep)
+fi
 "$KEEL_SCRIPTS/run-qemu.sh" --gdb --timeout 0 --quiet ${qemu_args[@]+"${qemu_args[@]}"} &
 qemu_pid=$!
-trap 'kill -TERM "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true' EXIT
+stop_qemu() {
+	kill -TERM "$qemu_pid" 2>/dev/null || true
+	wait "$qemu_pid" 2>/dev/null || true
+}
+trap stop_qemu EXIT
 
 # Wait (up to ~5 s) for the stub to listen before gdb tries to connect.
 for _ in $(seq 50); do
@@ -73,7 +85,11 @@ rip=$(printf '%s\n' "$out" | sed -n 's/^RIP=//p')
 sym=$(printf '%s\n' "$out" | sed -n 's/^SYM=//p')
 if [ -n "$rip" ] && [ "$rip" = "$sym" ]; then
 	echo "debug-qemu: ok: gdb connected and stopped at $symbol ($sym)"
+	stop_qemu
+	end_run_dir "$run_root" 1
 	exit 0
 fi
 echo "debug-qemu: FAILED: expected a stop at $symbol (${sym:-unresolved}), pc ${rip:-unknown}" >&2
+stop_qemu
+end_run_dir "$run_root" 0
 exit 1

@@ -4,8 +4,9 @@
 # descriptions and images, and checks the serial log: each guest's own TAP verdict or
 # output, how it ended (status, or kill reason for the misbehaving ones), that the bad
 # ones were refused with a reason while the others ran, and the summary table.
-# Prints TAP ("ok N - LABEL: what"); last line "# layer LABEL: P passed, F failed".
-# Exit status 1 on any failure.
+# Prints TAP ("ok N - LABEL: what"); last line "# layer LABEL: P passed, F failed,
+# 0 skipped". Exit status 1 on any failure. The Bochs run directories are removed
+# when their checks pass (KEEL_KEEP_RUNS=1 keeps them) and kept and named otherwise.
 #
 #   guest-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS] [--no-penryn]
 #
@@ -46,7 +47,7 @@ cmdline+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello,colour=red
 cmdline+=" guest=eager,image=hello32,mem=4M,populate=eager"
 start=$(date +%s)
 set +e
-"$KEEL_SCRIPTS/run-bochs.sh" --quiet --cpus "$cpus" --timeout "$timeout_s" --log "$log" \
+"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$log" \
 	--modules "$modules" --cmdline "$cmdline" 2>"$tmp/err"
 rc=$?
 set -e
@@ -125,25 +126,28 @@ echo "# $label: Bochs run of the guests took ${secs}s wall"
 if [ "$penryn" = 1 ]; then
 	plog="$tmp/penryn.log"
 	prc=0
-	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --cpus 1 --timeout "$timeout_s" --log "$plog" \
+	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus 1 --timeout "$timeout_s" --log "$plog" \
 		--model core2_penryn_t9600 --modules "$gdir/hello.bin:hello" \
-		--cmdline "guest=hello,image=hello,mem=4M" 2>/dev/null || prc=$?
+		--cmdline "guest=hello,image=hello,mem=4M" 2>"$tmp/perr" || prc=$?
+	prun_dir=$(sed -n 's/^.*run directory //p' "$tmp/perr" | head -n 1)
 	sed -i 's/\r$//' "$plog" 2>/dev/null || : >"$plog"
 	if [ "$prc" = "$KEEL_BOCHS_RC_PASS" ] && grep -qF "vmx: EPT NO" "$plog" &&
 		grep -qF "vmx: no guest can run: secondary processor-based (EPT) controls" "$plog" &&
 		grep -qF "modprobe kvm_intel nested=1" "$plog" && grep -qF "KEEL-DONE" "$plog"; then
 		pass "VMX without EPT (core2_penryn): preflight explains, kernel still boots"
+		end_run_dir "$prun_dir" 1
 	else
 		fail "VMX without EPT (core2_penryn): preflight explains, kernel still boots" "exit $prc"
+		echo "# run directory: $prun_dir"
 		tail -n 20 "$plog" | sed 's/^/#   /'
 	fi
 fi
-[ "$rc" = "$KEEL_BOCHS_RC_PASS" ] && pass "bochs exit status $rc" || fail "bochs exit status $rc"
+if [ "$rc" = "$KEEL_BOCHS_RC_PASS" ]; then pass "bochs exit status $rc"; else fail "bochs exit status $rc"; fi
 if [ "$failed" != 0 ]; then
 	echo "# run directory: $run_dir"
 	tail -n 40 "$log" | sed 's/^/#   /'
-elif [ "${KEEL_KEEP_RUNS:-0}" != 1 ] && [ -d "$run_dir" ]; then
-	rm -rf "$run_dir"
+else
+	end_run_dir "$run_dir" 1
 fi
-echo "# layer $label: $((n - failed)) passed, $failed failed"
+echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]

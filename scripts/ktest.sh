@@ -14,7 +14,10 @@
 # "# " comments. Each --expect ERE (awk regex) is one more result: "ok - LABEL: log
 # has /ERE/" if a line of the serial log matches it, else "not ok" followed by the
 # log's "cpu:" lines (e.g. to check which TLB flush path the kernel chose).
-# Last line: "# layer LABEL: P passed, F failed". Exit status 1 on any failure.
+# Last line: "# layer LABEL: P passed, F failed, S skipped" (a test reported
+# "ok ... # SKIP why" is counted as skipped, not passed). Exit status 1 on any failure.
+# The run directory is removed when the run passes (KEEL_KEEP_RUNS=1 keeps it) and
+# kept and named otherwise.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -52,7 +55,7 @@ need_uint --cpus "$cpus" 1
 log=$(mktemp "${TMPDIR:-/tmp}/keel-ktest.XXXXXX")
 trap 'rm -f "$log"' EXIT
 set +e
-"$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout "$timeout_s" \
+"$KEEL_SCRIPTS/run-$emu.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" \
 	--cmdline "test=$tests cpus=$cpus${cmdline:+ $cmdline}" --log "$log" \
 	${extra[@]+"${extra[@]}"} 2>"$log.err"
 rc=$?
@@ -79,15 +82,17 @@ function fail(why) { print "not ok - " label ": " why; failed++; bad = 1 }
 { sub(/\r$/, ""); lines[NR] = $0 }
 /^(ok|not ok) [0-9]+/ {
 	print prefix($0)
-	if ($1 == "ok") { passed++; if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) skipped++ }
-	else failed++
+	if ($1 != "ok") failed++
+	else if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) skipped++
+	else passed++
 	next
 }
 /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; has_plan = 1; next }
-# "KEEL-VERDICT: PASS 40 passed, 0 failed, 1 skipped": skipped tests print "ok ... # SKIP".
+# "KEEL-VERDICT: PASS 40 passed, 0 failed, 1 skipped": skipped tests print "ok ... # SKIP"
+# and are not among the passed ones.
 /^KEEL-VERDICT: (PASS|FAIL) [0-9]+ passed, [0-9]+ failed/ {
-	verdict = $2; v_pass = $3 + 0; v_fail = $5 + 0
-	if ($8 == "skipped") v_pass += $7 + 0
+	verdict = $2; v_pass = $3 + 0; v_fail = $5 + 0; v_skip = 0
+	if ($8 == "skipped") v_skip = $7 + 0
 	next
 }
 /^KEEL-VERDICT: / { other_verdict = $0; next }
@@ -104,13 +109,14 @@ END {
 			fail("verdict PASS but " reason ", expected " rc_pass)
 		if (verdict == "FAIL" && failed == 0)
 			fail("verdict FAIL without a failing test")
-		if (v_pass != passed || v_fail != failed - bad)
-			fail("verdict counts " v_pass "/" v_fail " but saw " passed " ok, " failed - bad " not ok (lost output?)")
+		if (v_pass != passed || v_fail != failed - bad || v_skip != skipped)
+			fail(sprintf("verdict counts %d/%d/%d but saw %d passed, %d failed, %d skipped (lost output?)",
+				     v_pass, v_fail, v_skip, passed, failed - bad, skipped))
 		if (!has_plan)
 			fail("no TAP plan line")
-		else if (plan != passed + failed - bad)
-			fail("plan 1.." plan " but saw " passed + failed - bad " results")
-		if (passed + failed == 0)
+		else if (plan != passed + skipped + failed - bad)
+			fail("plan 1.." plan " but saw " passed + skipped + failed - bad " results")
+		if (passed + skipped + failed == 0)
 			fail("no tests ran")
 	}
 	if (bad) {
@@ -129,12 +135,9 @@ END {
 		print "# its cpu: lines:"
 		for (i = 1; i <= NR; i++) if (lines[i] ~ /^cpu: /) print "#   " lines[i]
 	}
-	if (skipped) print "# layer " label ": " skipped " of the passed tests skipped"
-	printf "# layer %s: %d passed, %d failed\n", label, passed, failed
+	printf "# layer %s: %d passed, %d failed, %d skipped\n", label, passed, failed, skipped
 	exit failed > 0 ? 1 : 0
 }' "$log" && status=0 || status=$?
-# Passing runs leave nothing behind unless KEEL_KEEP_RUNS=1.
-if [ "$status" = 0 ] && [ "${KEEL_KEEP_RUNS:-0}" != 1 ] && [ -d "$run_dir" ]; then
-	rm -rf "$run_dir"
-fi
+# Passing runs leave nothing behind unless KEEL_KEEP_RUNS=1; failing ones say where.
+end_run_dir "$run_dir" "$([ "$status" = 0 ] && echo 1 || echo 0)"
 exit "$status"

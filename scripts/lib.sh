@@ -65,10 +65,10 @@ require_kernel() {
 	[ -f "$KEEL_KERNEL" ] || die "kernel $KEEL_KERNEL not found (run make first)"
 }
 
-# make_run_dir LABEL: prints a fresh directory for one emulator run. Runs keep their
-# directory (serial log, emulator log, config) under build/runs/ for post-mortems;
-# KEEL_RUN_ROOT moves them elsewhere.
-# Only the newest 30 run directories are kept.
+# make_run_dir LABEL: prints a fresh directory for one emulator run under build/runs/
+# (KEEL_RUN_ROOT moves them elsewhere). It holds the serial log, the emulator's log and
+# config; end_run_dir removes it after a good run and keeps it after a bad one, for
+# post-mortems. Only the newest 30 run directories are kept.
 make_run_dir() {
 	local root="${KEEL_RUN_ROOT:-$KEEL_ROOT/build/runs}" old
 	mkdir -p "$root"
@@ -78,6 +78,17 @@ make_run_dir() {
 		rm -rf -- "$old"
 	done
 	mktemp -d "$root/$1.XXXXXX"
+}
+
+# end_run_dir DIR GOOD: the end of a run. GOOD=1: removes DIR (KEEL_KEEP_RUNS=1 keeps
+# every run's). GOOD=0: keeps DIR and says so on stderr ("run directory kept: DIR").
+end_run_dir() {
+	[ -n "$1" ] && [ -d "$1" ] || return 0
+	if [ "$2" = 1 ] && [ "${KEEL_KEEP_RUNS:-0}" != 1 ]; then
+		rm -rf -- "$1"
+	else
+		note "run directory kept: $1"
+	fi
 }
 
 # abspath PATH: PATH made absolute (its directory must exist).

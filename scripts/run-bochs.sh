@@ -3,12 +3,16 @@
 #
 #   run-bochs.sh [--cpus N] [--mem MB] [--cmdline "k=v ..."] [--modules a,b]
 #                [--timeout SECONDS] [--log FILE] [--model NAME] [--ips N]
-#                [--quiet] [--debug [--dbg-script FILE] [--dbg-batch]]
+#                [--quiet] [--keep] [--debug [--dbg-script FILE] [--dbg-batch]]
 #
 # Each run gets its own directory (printed on stderr) holding bochsrc, the ISO,
 # serial.txt (COM1), bochs.out (Bochs' stdout: port 0xE9 and the debugger) and
 # bochs.log. The serial log is copied to stdout as it grows (not with --quiet) and
-# to FILE with --log.
+# to FILE with --log. The directory is removed when the kernel reports success (and
+# after a --dbg-batch run that Bochs ends with status 0) and kept otherwise ("run
+# directory kept: DIR" on stderr); --keep always keeps it (for callers that judge the
+# run themselves and remove it when their checks pass). An interactive --debug
+# session keeps it (serial.txt is there).
 #
 # Exit status: 0 kernel passed (magic breakpoint), 1 kernel failed / shutdown /
 # triple fault, 124 timeout, anything else: Bochs itself failed.
@@ -35,6 +39,7 @@ quiet=0
 debug=0
 dbg_script=""
 dbg_batch=0
+keep=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) need_arg "$1" $#; cpus=$2; shift 2 ;;
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--model) need_arg "$1" $#; model=$2; shift 2 ;;
 	--ips) need_arg "$1" $#; ips=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
+	--keep) keep=1; shift ;;
 	--debug) debug=1; shift ;;
 	--dbg-script) need_arg "$1" $#; dbg_script=$2; debug=1; shift 2 ;;
 	--dbg-batch) dbg_batch=1; debug=1; shift ;;
@@ -66,6 +72,12 @@ require_kernel
 
 run=$(make_run_dir "bochs-${cpus}cpu")
 note "run directory $run"
+# finish RC: ends the run directory (removed only after a pass) and exits with RC.
+finish() {
+	cd "$KEEL_ROOT"
+	[ "$keep" = 1 ] || end_run_dir "$run" "$([ "$1" = "$KEEL_BOCHS_RC_PASS" ] && echo 1 || echo 0)"
+	exit "$1"
+}
 
 iso_args=(--cmdline "$cmdline")
 if [ -n "$modules" ]; then
@@ -121,7 +133,7 @@ if [ "$debug" = 1 ]; then
 		rc=$?
 		set -e
 		cat debugger.out 2>/dev/null || cat bochs.out
-		exit "$rc"
+		finish "$rc"
 	fi
 	note "Bochs debugger: 'c' continues, Ctrl-C stops, 'quit' leaves"
 	note "serial log: tail -f $run/serial.txt"
@@ -143,4 +155,4 @@ if [ "$rc" = "$KEEL_RC_TIMEOUT" ] || [ "$rc" = 137 ]; then
 	rc=$KEEL_RC_TIMEOUT
 fi
 note "bochs exit status $rc"
-exit "$rc"
+finish "$rc"

@@ -3,11 +3,14 @@
 #
 #   run-qemu.sh [--cpus N] [--mem MB] [--cmdline "k=v ..."] [--modules a,b]
 #               [--timeout SECONDS] [--log FILE] [--accel tcg|kvm] [--gdb]
-#               [--interactive] [--quiet]
+#               [--interactive] [--quiet] [--keep]
 #
 # Each run gets its own directory (printed on stderr) with serial.txt (COM1), e9.txt
 # (port 0xE9) and qemu.out (QEMU's own messages). The serial log is copied to
-# stdout as it grows (not with --quiet) and to FILE with --log. Modules are PATH or
+# stdout as it grows (not with --quiet) and to FILE with --log. The directory is
+# removed when the kernel reports success and kept otherwise ("run directory kept:
+# DIR" on stderr); --keep always keeps it (for callers that judge the run themselves
+# and remove it when their checks pass). Modules are PATH or
 # PATH:NAME; the kernel sees the command line "keel.elf k=v ..." and each module
 # string is NAME, the same as under Bochs (mkiso.sh).
 #
@@ -33,6 +36,7 @@ accel=tcg
 gdb=0
 interactive=0
 quiet=0
+keep=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) need_arg "$1" $#; cpus=$2; shift 2 ;;
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
 	--gdb) gdb=1; shift ;;
 	--interactive) interactive=1; shift ;;
 	--quiet) quiet=1; shift ;;
+	--keep) keep=1; shift ;;
 	-h | --help) usage ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -77,6 +82,12 @@ esac
 
 run=$(make_run_dir "qemu-${accel}-${cpus}cpu")
 note "run directory $run"
+# finish RC: ends the run directory (removed only after a pass) and exits with RC.
+finish() {
+	cd "$KEEL_ROOT"
+	[ "$keep" = 1 ] || end_run_dir "$run" "$([ "$1" = "$KEEL_QEMU_RC_PASS" ] && echo 1 || echo 0)"
+	exit "$1"
+}
 # QEMU puts the -kernel path and the -initrd paths into the Multiboot strings; run
 # from the run directory with short names so the kernel sees "keel.elf" and NAME.
 ln -s "$KEEL_KERNEL" "$run/keel.elf"
@@ -111,7 +122,7 @@ if [ "$interactive" = 1 ]; then
 	rc=$?
 	set -e
 	note "qemu exit status $rc"
-	exit "$rc"
+	finish "$rc"
 fi
 
 : >serial.txt
@@ -130,4 +141,4 @@ if [ "$timeout_s" != 0 ] && { [ "$rc" = "$KEEL_RC_TIMEOUT" ] || [ "$rc" = 137 ];
 fi
 if [ -s qemu.out ]; then sed 's/^/qemu: /' qemu.out >&2; fi
 note "qemu exit status $rc"
-exit "$rc"
+finish "$rc"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The "selftest" layer: the kernel's failure paths, end to end. Each case boots Keel to
 # fail on purpose and checks that it fails the right way: a readable dump, the failing
-# verdict and exit code, never a hang or a pass. Prints TAP; exit 1 on any failure.
+# verdict and exit code, never a hang or a pass. Prints TAP; last line "# layer
+# selftest-EMU: P passed, F failed, 0 skipped"; exit 1 on any failure. A case's run
+# directory is removed when the case passes and kept and named when it fails.
 #
 #   selftest.sh [--emu qemu|bochs]
 set -euo pipefail
@@ -26,16 +28,17 @@ require_kernel
 n=0
 failed=0
 log=$(mktemp "${TMPDIR:-/tmp}/keel-selftest.XXXXXX")
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.err"' EXIT
 
 # check NAME CPUS CMDLINE PATTERN...: boots, expects the failure exit code and every
 # PATTERN (grep -E) in the serial log.
 check() {
-	local name=$1 cpus=$2 cmdline=$3 rc=0 why=""
+	local name=$1 cpus=$2 cmdline=$3 rc=0 why="" run_dir
 	shift 3
 	n=$((n + 1))
-	"$KEEL_SCRIPTS/run-$emu.sh" --quiet --cpus "$cpus" --timeout 60 --cmdline "$cmdline" \
-		--log "$log" >/dev/null 2>&1 || rc=$?
+	"$KEEL_SCRIPTS/run-$emu.sh" --quiet --keep --cpus "$cpus" --timeout 60 \
+		--cmdline "$cmdline" --log "$log" >/dev/null 2>"$log.err" || rc=$?
+	run_dir=$(sed -n 's/^.*run directory //p' "$log.err" | head -n 1)
 	[ "$rc" = "$fail_rc" ] || why="exit code $rc, expected $fail_rc"
 	for pat in "$@"; do
 		[ -n "$why" ] && break
@@ -43,9 +46,11 @@ check() {
 	done
 	if [ -z "$why" ]; then
 		echo "ok $n - selftest-$emu: $name"
+		end_run_dir "$run_dir" 1
 	else
 		failed=$((failed + 1))
 		echo "not ok $n - selftest-$emu: $name # $why"
+		echo "# run directory: $run_dir"
 		tail -n 20 "$log" | sed 's/^/# /'
 	fi
 }
@@ -69,5 +74,5 @@ check bad_cmdline_refused 1 "bogus=1 loglevel=9" \
 check no_matching_test_fails 1 "test=no_such_test" \
 	"no test matches 'no_such_test'" '^KEEL-VERDICT: FAIL 0 passed'
 
-echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed"
+echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]
