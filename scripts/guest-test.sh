@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Guest test layer: boots Keel under Bochs (VMX) with the demo guests of build/guest/
-# (scripts/lib.sh demo_guests: the set `make run` shows) plus a few broken
-# descriptions and images, and checks the serial log: each guest's own TAP verdict or
-# output, how it ended (status, or kill reason for the misbehaving ones), that the bad
-# ones were refused with a reason while the others ran, and the summary table.
+# (scripts/lib.sh demo_guests: the set `make run` shows, each with its expect=) and
+# checks the serial log: each guest's own TAP verdict or output, how it ended (status,
+# or kill reason for the misbehaving ones), each guest's PASS verdict, the summary
+# table, and that the run passes. A second boot holds what must fail the run: broken
+# descriptions and images (refused with a reason while the good guest still runs), a
+# guest reporting a TAP failure, a guest ending other than its expect= says.
 # Prints TAP ("ok N - LABEL: what"); last line "# layer LABEL: P passed, F failed,
 # 0 skipped". Exit status 1 on any failure. The Bochs run directories are removed
 # when their checks pass (KEEL_KEEP_RUNS=1 keeps them) and kept and named otherwise.
@@ -38,13 +40,8 @@ demo_guests "$gdir"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-guests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 log="$tmp/serial.log"
-# Not images: an ELF cut short inside its program headers, and an ELF whose class
-# contradicts mode=.
-head -c 80 "$gdir/hello64.elf" >"$tmp/cut.elf"
-modules="$KEEL_DEMO_MODULES,$tmp/cut.elf:cut"
-cmdline="$KEEL_DEMO_CMDLINE guest=missing,image=nosuch guest=cut,image=cut"
-cmdline+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello,colour=red"
-cmdline+=" guest=eager,image=hello32,mem=4M,populate=eager"
+modules="$KEEL_DEMO_MODULES"
+cmdline="$KEEL_DEMO_CMDLINE guest=eager,image=hello32,mem=4M,populate=eager"
 start=$(date +%s)
 set +e
 "$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$log" \
@@ -69,11 +66,6 @@ check_re() { # check_re "what" "extended regex expected in the serial log"
 check "Keel ends normally after the guests" "KEEL-DONE"
 check "VMXON on every CPU" "vmx: VMX on, $cpus CPUs in VMX root operation"
 check "every good guest was built" "vmm: running 18 vCPU(s) of 15 guest(s) on $cpus CPU(s)"
-# Refused descriptions and images: a reason each, the rest still runs.
-check "a missing module is refused" "vmm: guest missing not started: no Multiboot module named 'nosuch'"
-check_re "a truncated ELF is refused with the field at fault" "^vmm: guest cut not started: ELF"
-check "an ELF64 image with mode=32 is refused" "vmm: guest clash not started: mode=32 does not match the ELF64 image"
-check "an unknown key is refused" "vmm: guest #17 not started: unknown key"
 # The well-behaved guests: their own checks and their exit status.
 check "hello (NASM): UART, console_write, CPUID, NOP round trips" "[hello] hello: all checks passed"
 check "hello exits 7 through the exit hypercall" "guest hello: exited with status 7"
@@ -112,6 +104,11 @@ check_re "summary: touch populated its 2048 pages plus the boot ones" "^  touch 
 check_re "summary: eager populated all 1024 pages of its 4 MiB" "^  eager +32-bit +exited +0 +1 +[0-9,]+ +1024 "
 check_re "summary: triple killed, reason shown" "^  triple +reason: triple fault"
 check_re "summary: smp used 3 vCPUs" "^  smp +long +exited +0 +3 "
+# Verdicts: every guest did what its expect= says (the killed ones too), so the run passes.
+for g in hello hello64 hello32 real realexc touch smp timer exc efault triple wild spin release eager; do
+	check "$g: verdict PASS" "guest $g: PASS ("
+done
+check "verdicts: all 15 passed" "vmm: guest verdicts: 15 passed, 0 failed, 0 skipped"
 if [ "$cpus" -ge 2 ]; then
 	check_re "vCPUs ran in guest mode on $cpus CPUs at the same time" "at most $cpus vCPU\(s\) were in guest mode at once"
 	check_re "smp's vCPUs ran on several CPUs" "^  smp +long +exited +0 +3 +[0-9]+,[0-9]"
@@ -122,7 +119,8 @@ grep -E 'VMCALL round trips/s' "$log" | sed 's/^/# /' || true
 echo "# $label: Bochs run of the guests took ${secs}s wall"
 
 # A CPU with VMX but without EPT (Bochs core2_penryn_t9600): the preflight must say in
-# words what is missing and what to do, and the kernel must still boot and end cleanly.
+# words what is missing and what to do, and the kernel must still boot and end cleanly,
+# failing the run (a guest was asked for and none could run).
 if [ "$penryn" = 1 ]; then
 	plog="$tmp/penryn.log"
 	prc=0
@@ -131,9 +129,10 @@ if [ "$penryn" = 1 ]; then
 		--cmdline "guest=hello,image=hello,mem=4M" 2>"$tmp/perr" || prc=$?
 	prun_dir=$(sed -n 's/^.*run directory //p' "$tmp/perr" | head -n 1)
 	sed -i 's/\r$//' "$plog" 2>/dev/null || : >"$plog"
-	if [ "$prc" = "$KEEL_BOCHS_RC_PASS" ] && grep -qF "vmx: EPT NO" "$plog" &&
+	if [ "$prc" = "$KEEL_BOCHS_RC_FAIL" ] && grep -qF "vmx: EPT NO" "$plog" &&
 		grep -qF "vmx: no guest can run: secondary processor-based (EPT) controls" "$plog" &&
-		grep -qF "modprobe kvm_intel nested=1" "$plog" && grep -qF "KEEL-DONE" "$plog"; then
+		grep -qF "modprobe kvm_intel nested=1" "$plog" && grep -qF "KEEL-DONE" "$plog" &&
+		grep -qF "vmm: guest verdicts: 0 passed, 1 failed, 0 skipped" "$plog"; then
 		pass "VMX without EPT (core2_penryn): preflight explains, kernel still boots"
 		end_run_dir "$prun_dir" 1
 	else
@@ -143,6 +142,44 @@ if [ "$penryn" = 1 ]; then
 	fi
 fi
 if [ "$rc" = "$KEEL_BOCHS_RC_PASS" ]; then pass "bochs exit status $rc"; else fail "bochs exit status $rc"; fi
+
+# What must fail the run: refused descriptions and images (a reason each, while the good
+# guest still runs), a guest whose TAP says "not ok", a guest that exits with a status
+# its expect= does not allow. Each gets a FAIL verdict; the kernel reports failure.
+# Not images: an ELF cut short inside its program headers, and an ELF whose class
+# contradicts mode=.
+head -c 80 "$gdir/hello64.elf" >"$tmp/cut.elf"
+flog="$tmp/fail.log"
+frc=0
+fcmd="guest=good,image=hello64 guest=missing,image=nosuch guest=cut,image=cut"
+fcmd+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello64,colour=red"
+fcmd+=" guest=tapfail,image=tapfail guest=status,image=hello64,expect=exit:3"
+"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$flog" \
+	--modules "$gdir/hello64.elf:hello64,$gdir/tapfail.bin:tapfail,$tmp/cut.elf:cut" \
+	--cmdline "$fcmd" 2>"$tmp/ferr" || frc=$?
+frun_dir=$(sed -n 's/^.*run directory //p' "$tmp/ferr" | head -n 1)
+sed -i 's/\r$//' "$flog" 2>/dev/null || : >"$flog"
+fcheck() { # fcheck "what" "fixed string expected in the failing run's log"
+	if grep -qF -- "$2" "$flog"; then pass "$1"; else fail "$1" "missing line: $2"; fi
+}
+fcheck "a missing module is refused" "vmm: guest missing not started: no Multiboot module named 'nosuch'"
+fcheck "a truncated ELF is refused with the field at fault" "vmm: guest cut not started: ELF: program header table"
+fcheck "an ELF64 image with mode=32 is refused" "vmm: guest clash not started: mode=32 does not match the ELF64 image"
+fcheck "an unknown key is refused" "vmm: guest #4 not started: unknown key"
+fcheck "the good guest still runs and passes" "guest good: PASS (exited with status 0"
+fcheck "a refused guest fails the run" "guest missing: FAIL (not started: no Multiboot module named 'nosuch')"
+fcheck "an unparsable description fails the run" "guest #4: FAIL (not started: unknown key"
+fcheck "a TAP 'not ok' fails a guest that exits 0" "guest tapfail: FAIL (exited with status 0, but 1 of its 2 TAP results are not ok)"
+fcheck "an exit status other than expect= fails the guest" "guest status: FAIL (exited with status 0; expected exit status 3)"
+fcheck "verdicts: 1 passed, 6 failed" "vmm: guest verdicts: 1 passed, 6 failed, 0 skipped"
+fcheck "Keel still ends normally" "KEEL-DONE"
+if [ "$frc" = "$KEEL_BOCHS_RC_FAIL" ]; then
+	pass "a run with failing guests ends with the failure exit status ($frc)"
+	end_run_dir "$frun_dir" 1
+else
+	fail "a run with failing guests ends with the failure exit status" "exit $frc"
+	echo "# run directory: $frun_dir"
+fi
 if [ "$failed" != 0 ]; then
 	echo "# run directory: $run_dir"
 	tail -n 40 "$log" | sed 's/^/#   /'

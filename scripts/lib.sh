@@ -154,11 +154,13 @@ demo_guests() {
 		[ -f "$g/${m%%:*}" ] || die "missing $g/${m%%:*}: run 'make guests'"
 		KEEL_DEMO_MODULES+="${KEEL_DEMO_MODULES:+,}$g/$m"
 	done
-	KEEL_DEMO_CMDLINE="guest=hello,image=hello guest=hello64,image=hello64"
-	KEEL_DEMO_CMDLINE+=" guest=hello32,image=hello32 guest=real,image=real,mode=real"
+	KEEL_DEMO_CMDLINE="guest=hello,image=hello,expect=exit:7 guest=hello64,image=hello64"
+	KEEL_DEMO_CMDLINE+=" guest=hello32,image=hello32 guest=real,image=real,mode=real,expect=exit:33"
 	KEEL_DEMO_CMDLINE+=" guest=realexc,image=realexc,mode=real"
 	KEEL_DEMO_CMDLINE+=" guest=touch,image=touch,mem=32M,arg=8 guest=smp,image=smp,vcpus=3"
 	KEEL_DEMO_CMDLINE+=" guest=timer,image=timer,limit=5000 guest=exc,image=exc guest=efault,image=efault"
-	KEEL_DEMO_CMDLINE+=" guest=triple,image=triple guest=wild,image=wild"
-	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300 guest=release,image=release,vcpus=2"
+	KEEL_DEMO_CMDLINE+=" guest=triple,image=triple,expect=killed:triple-fault"
+	KEEL_DEMO_CMDLINE+=" guest=wild,image=wild,expect=killed:outside-guest-RAM"
+	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300,expect=killed:time-limit"
+	KEEL_DEMO_CMDLINE+=" guest=release,image=release,vcpus=2"
 }
