@@ -34,18 +34,21 @@ function parse_args(c, s,    parts, n, i, words, k, w, kv) {
 		arg_min[c, i] = ""
 		arg_max[c, i] = ""
 		arg_len[c, i] = ""
+		arg_size[c, i] = ""
 		for (w = 3; w <= k; w++) {
 			split(words[w], kv, "=")
-			if (kv[1] == "min" || kv[1] == "max" || kv[1] == "len") {
+			if (kv[1] == "min" || kv[1] == "max" || kv[1] == "len" || kv[1] == "size") {
 				if (kv[1] == "min") arg_min[c, i] = kv[2]
 				if (kv[1] == "max") arg_max[c, i] = kv[2]
 				if (kv[1] == "len") arg_len[c, i] = kv[2]
+				if (kv[1] == "size") arg_size[c, i] = kv[2]
 			} else {
 				fail("unknown attribute '" words[w] "'")
 			}
 		}
-		if ((arg_kind[c, i] == "in" || arg_kind[c, i] == "out") && arg_len[c, i] == "")
-			fail("buffer '" words[2] "' needs len=ARG")
+		if ((arg_kind[c, i] == "in" || arg_kind[c, i] == "out") && \
+		    (arg_len[c, i] == "") == (arg_size[c, i] == ""))
+			fail("buffer '" words[2] "' needs len=ARG or size=BYTES")
 	}
 	argc[c] = n
 }
@@ -233,8 +236,11 @@ function emit_vmm(    c, i, flags) {
 	print ""
 	print "#include \"hypercall.h\""
 	print ""
-	for (c = 1; c <= ncall; c++)
+	for (c = 1; c <= ncall; c++) {
 		printf "HC_HANDLER(%s);\n", call_name[c]
+		if (has_flag(c, "resumable"))
+			printf "HC_RESUME(%s);\n", call_name[c]
+	}
 	print ""
 	print "const struct hypercall hypercalls[KEEL_HC_COUNT] = {"
 	for (c = 1; c <= ncall; c++) {
@@ -242,6 +248,8 @@ function emit_vmm(    c, i, flags) {
 		printf "\t\t.name = \"%s\",\n", call_name[c]
 		printf "\t\t.fn = hc_%s,\n", call_name[c]
 		printf "\t\t.retry_busy = %s,\n", has_flag(c, "retry_busy") ? "true" : "false"
+		if (has_flag(c, "resumable"))
+			printf "\t\t.resume = hc_%s_resume,\n", call_name[c]
 		printf "\t\t.arg_count = %d,\n", argc[c]
 		if (argc[c] > 0) {
 			print "\t\t.arg = {"
@@ -250,6 +258,7 @@ function emit_vmm(    c, i, flags) {
 				if (arg_min[c, i] != "") printf ", .min = %s", arg_min[c, i]
 				printf ", .max = %s", arg_max[c, i] != "" ? arg_max[c, i] : "UINT64_MAX"
 				if (arg_len[c, i] != "") printf ", .len_arg = %d", arg_index(c, arg_len[c, i])
+				if (arg_size[c, i] != "") printf ", .size = %s", arg_size[c, i]
 				printf " }, /* %s */\n", arg_name[c, i]
 			}
 			print "\t\t},"
@@ -274,6 +283,7 @@ function emit_docs(    c, i, args) {
 		for (i = 1; i <= argc[c]; i++) {
 			args = args (i > 1 ? ", " : "") "`" arg_kind[c, i] " " arg_name[c, i] "`"
 			if (arg_len[c, i] != "") args = args " (" arg_len[c, i] " bytes)"
+			if (arg_size[c, i] != "") args = args " (" arg_size[c, i] " bytes)"
 			if (arg_min[c, i] != "" || arg_max[c, i] != "")
 				args = args " (" (arg_min[c, i] != "" ? arg_min[c, i] : "0") ".." \
 					(arg_max[c, i] != "" ? arg_max[c, i] : "") ")"
@@ -281,7 +291,8 @@ function emit_docs(    c, i, args) {
 		if (args == "") args = "-"
 		printf "| %d | `%s` | %s | %s%s | %s | %s |\n", call_nr[c], call_name[c], args, \
 			has_flag(c, "noreturn") ? "does not return" : call_ret[c], \
-			has_flag(c, "retry_busy") ? " (waits while a page is pinned)" : "", \
+			has_flag(c, "retry_busy") ? " (waits while a page is pinned)" : \
+			has_flag(c, "resumable") ? " (may take many exits: preemptible)" : "", \
 			errors_words(c) != "" ? errors_words(c) : "-", call_doc[c]
 	}
 	print ""

@@ -41,6 +41,22 @@ struct guest;
 struct vdev_bus;
 
 /*
+ * A resumable hypercall under way (hypercall.c): its VMCALL is retried, RIP not
+ * advanced, until the handler finishes; what it copied in and the pins it holds stay
+ * here in between. Matched to the retry by number and RIP. [o]
+ */
+#define HC_CONT_WORDS 4
+#define HC_CONT_PINS 2
+struct hc_cont {
+	bool active;
+	uint64_t nr, rip;
+	uint64_t word[HC_CONT_WORDS]; /* the handler's copy of its descriptor */
+	uint64_t done;		      /* its progress */
+	struct vm_pin pin[HC_CONT_PINS];
+	bool pinned[HC_CONT_PINS];
+};
+
+/*
  * Lock legend: [c] const once the guest runs, [o] the CPU running the vCPU (one at a
  * time: the run queue hands a vCPU to one CPU), [q] sched.c's run-queue lock,
  * [a] atomic. Owner in parentheses where one file alone touches a field.
@@ -67,6 +83,7 @@ struct vcpu {
 	uint64_t wake_at;			/* [o][q] blocked in HLT until this TSC */
 	uint64_t irqs_injected;			/* [o] */
 	uint64_t run_cycles;			/* [o] TSC cycles it held a CPU */
+	struct hc_cont cont;			/* [o] (hypercall.c) */
 };
 
 /* [l] the guest lock, taken with guest_lock(). */

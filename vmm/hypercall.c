@@ -29,7 +29,7 @@ static int unpack_one(const struct hc_arg *d, uint64_t raw, bool wide, struct hc
 /* Pins buffer argument i; an empty one is not pinned. */
 static int pin_one(struct guest *g, const struct hc_arg *d, struct hc_args *a, unsigned i)
 {
-	uint64_t len = a->val[d->len_arg];
+	uint64_t len = d->size ? d->size : a->val[d->len_arg];
 	if (!len)
 		return 0;
 	unsigned access = d->kind == HC_ARG_OUT ? VM_ACCESS_WRITE : VM_ACCESS_READ;
@@ -67,14 +67,35 @@ int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *r
 	return err;
 }
 
-/* Runs hypercall nr with the raw argument registers; -ENOSYS for an unknown number. */
+void hc_cont_abort(struct vcpu *v)
+{
+	struct hc_cont *c = &v->cont;
+	for (unsigned i = 0; i < HC_CONT_PINS; i++)
+		if (c->pinned[i]) {
+			vm_space_unpin(&c->pin[i]);
+			c->pinned[i] = false;
+		}
+	c->active = false;
+}
+
+/* Runs hypercall nr with the raw argument registers; -ENOSYS for an unknown number. A
+ * retried VMCALL of a resumable hypercall under way goes on with it; any other call
+ * meanwhile (e.g. from an interrupt handler the guest took before the retry) is served
+ * as usual, except another resumable one (-EAGAIN). */
 static int64_t hc_call(struct vcpu *v, uint64_t nr, const uint64_t *raw, bool wide,
-		       const struct hypercall **hp)
+		       const struct hypercall **hp, bool *resumable)
 {
 	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
 	*hp = h;
+	*resumable = h && h->resume;
 	if (!h || !h->fn)
 		return -ENOSYS;
+	if (v->cont.active && h->resume) {
+		if (v->cont.nr == nr && v->cont.rip == v->rip)
+			return h->resume(v);
+		*resumable = false; /* not the one under way */
+		return -EAGAIN;
+	}
 	struct hc_args a;
 	int err = hc_args_unpack(v->guest, h, raw, wide, &a);
 	if (err)
@@ -93,10 +114,16 @@ enum exit_action exit_vmcall(struct vcpu *v)
 	uint64_t nr = wide ? r->rax : (uint32_t)r->rax;
 	const uint64_t raw[HC_ARG_MAX] = { r->rdi, r->rsi, r->rdx };
 	const struct hypercall *h;
+	bool resumable;
 	v->hypercall_count++;
-	int64_t ret = hc_call(v, nr, raw, wide, &h);
+	int64_t ret = hc_call(v, nr, raw, wide, &h, &resumable);
 	if (guest_ended(v->guest))
 		return EXIT_STOP;
+	if (resumable && v->cont.active) {
+		v->cont.nr = nr; /* a resumable call stopped part way: retry the VMCALL */
+		v->cont.rip = v->rip;
+		return EXIT_YIELD;
+	}
 	if (ret == -EBUSY && h && h->retry_busy)
 		return EXIT_YIELD;
 	r->rax = (uint64_t)ret;

@@ -22,7 +22,8 @@ enum hc_arg_kind {
 struct hc_arg {
 	enum hc_arg_kind kind;
 	uint64_t min, max; /* HC_ARG_U64: else -EINVAL before the handler */
-	unsigned len_arg;  /* HC_ARG_IN/OUT: the argument holding the length */
+	unsigned len_arg;  /* HC_ARG_IN/OUT: the argument holding the length, */
+	uint64_t size;	   /* or, when not 0, the buffer's fixed size */
 };
 
 /*
@@ -42,6 +43,8 @@ struct hc_args {
  * the result for rax (>= 0, or a negative errno); one that ends the guest (guest_exit)
  * returns anything: the VMCALL does not complete. */
 #define HC_HANDLER(name) int64_t hc_##name(struct vcpu *v, struct hc_args *a)
+/* A resumable hypercall's next step (the VMCALL retried while v->cont.active). */
+#define HC_RESUME(name) int64_t hc_##name##_resume(struct vcpu *v)
 
 struct hypercall {
 	const char *name;
@@ -49,6 +52,10 @@ struct hypercall {
 	/* -EBUSY means "a page is pinned, try again": the VMCALL is retried later (RIP not
 	 * advanced, the CPU may run another vCPU meanwhile) instead of returning. */
 	bool retry_busy;
+	/* Resumable: the handler may set v->cont.active and return; the VMCALL is then
+	 * retried (EXIT_YIELD) and resume called, until it clears active and returns the
+	 * result. Its pins stay in v->cont in between. */
+	int64_t (*resume)(struct vcpu *v);
 	unsigned arg_count;
 	struct hc_arg arg[HC_ARG_MAX];
 };
@@ -65,5 +72,7 @@ extern const struct hypercall hypercalls[];
 int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
 		   struct hc_args *a) __must_check;
 void hc_args_release(const struct hypercall *h, struct hc_args *a);
+/* Ends a resumable hypercall under way on v (its guest ended): drops its pins. */
+void hc_cont_abort(struct vcpu *v);
 
 #endif

@@ -6,6 +6,8 @@
  */
 #include <keel/errno.h>
 #include <keel/heap.h>
+#include <keel/string.h>
+#include <uapi/keel_hypercall.h>
 
 #include "dev/console.h"
 #include "dev/timer.h"
@@ -58,4 +60,106 @@ HC_HANDLER(timer_set)
 HC_HANDLER(mem_release)
 {
 	return guest_mem_release(v->guest, a->gpa[0], a->val[1]);
+}
+
+HC_HANDLER(exit_stats)
+{
+	uint64_t words[4 + KEEL_EXIT_REASONS];
+	words[0] = v->exit_total;
+	words[1] = v->hypercall_count;
+	words[2] = v->yields;
+	words[3] = v->irqs_injected;
+	for (unsigned r = 0; r < KEEL_EXIT_REASONS; r++)
+		words[4 + r] = r < EXIT_REASON_COUNT ? v->exit_count[r] : 0;
+	uint64_t len = a->val[1];
+	if (len && vm_pin_write(&a->pin[0], 0, words, len))
+		return -EFAULT;
+	return (int64_t)len;
+}
+
+/* ---- mem_op: a long operation in steps, pins held across the exits in between. */
+
+HC_RESUME(mem_op);
+
+#define MEM_OP_STEP PAGE_SIZE /* bytes per exit */
+
+/* Checks the copied descriptor: a known op, a length in range, ranges inside RAM,
+ * copy ranges apart. */
+static bool mem_op_valid(const struct guest *g, const uint64_t *w)
+{
+	uint64_t op = w[0], dst = w[1], src = w[2], len = w[3];
+	if ((op != KEEL_MEM_OP_COPY && op != KEEL_MEM_OP_FILL) || !len || len > KEEL_MEM_OP_MAX)
+		return false;
+	if (dst >= g->mem || len > g->mem - dst)
+		return false;
+	if (op == KEEL_MEM_OP_FILL)
+		return src <= 0xFF;
+	return src < g->mem && len <= g->mem - src && (src + len <= dst || dst + len <= src);
+}
+
+/* Pins the operation's ranges into v->cont: dst writable, src readable (copy). */
+static int mem_op_pin(struct vcpu *v)
+{
+	struct hc_cont *c = &v->cont;
+	struct vm_space *s = &v->guest->space;
+	uint64_t len = c->word[3];
+	int err = vm_space_pin_gpa(s, GPA(c->word[1]), len, VM_ACCESS_WRITE, &c->pin[0]);
+	if (err)
+		return err == -ENOMEM ? -ENOMEM : -EFAULT;
+	c->pinned[0] = true;
+	if (c->word[0] != KEEL_MEM_OP_COPY)
+		return 0;
+	err = vm_space_pin_gpa(s, GPA(c->word[2]), len, VM_ACCESS_READ, &c->pin[1]);
+	if (err) {
+		hc_cont_abort(v);
+		return err == -ENOMEM ? -ENOMEM : -EFAULT;
+	}
+	c->pinned[1] = true;
+	return 0;
+}
+
+HC_HANDLER(mem_op)
+{
+	struct hc_cont *c = &v->cont;
+	/* The descriptor is read once, here; everything after acts on this copy. */
+	if (vm_pin_read(&a->pin[0], 0, c->word, sizeof(c->word)))
+		return -EFAULT;
+	if (!mem_op_valid(v->guest, c->word))
+		return -EINVAL;
+	int err = mem_op_pin(v);
+	if (err)
+		return err;
+	c->done = 0;
+	c->active = true;
+	return hc_mem_op_resume(v);
+}
+
+/* One step: up to MEM_OP_STEP bytes through the pinned frames (direct map). */
+static void mem_op_step(struct hc_cont *c, uint64_t n)
+{
+	while (n) {
+		uint64_t run_dst, run_src = n;
+		uint8_t *dst = vm_pin_kva(&c->pin[0], c->done, &run_dst);
+		uint64_t run = MIN(n, run_dst);
+		if (c->word[0] == KEEL_MEM_OP_COPY) {
+			const uint8_t *src = vm_pin_kva(&c->pin[1], c->done, &run_src);
+			run = MIN(run, run_src);
+			memcpy(dst, src, run);
+		} else {
+			memset(dst, (int)c->word[2], run);
+		}
+		c->done += run;
+		n -= run;
+	}
+}
+
+HC_RESUME(mem_op)
+{
+	struct hc_cont *c = &v->cont;
+	uint64_t len = c->word[3];
+	mem_op_step(c, MIN(MEM_OP_STEP, len - c->done));
+	if (c->done < len)
+		return 0; /* c->active stays set: the VMCALL is retried for the next step */
+	hc_cont_abort(v); /* unpins, clears active */
+	return (int64_t)len;
 }

@@ -18,6 +18,9 @@ HC_HANDLER(guest_pages);
 HC_HANDLER(vcpu_info);
 HC_HANDLER(timer_set);
 HC_HANDLER(mem_release);
+HC_HANDLER(exit_stats);
+HC_HANDLER(mem_op);
+HC_RESUME(mem_op);
 
 const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 	[KEEL_HC_CONSOLE_WRITE] = {
@@ -75,6 +78,26 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.arg = {
 			{ .kind = HC_ARG_GPA, .max = UINT64_MAX }, /* addr */
 			{ .kind = HC_ARG_U64, .max = UINT64_MAX }, /* len */
+		},
+	},
+	[KEEL_HC_EXIT_STATS] = {
+		.name = "exit_stats",
+		.fn = hc_exit_stats,
+		.retry_busy = false,
+		.arg_count = 2,
+		.arg = {
+			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 1 }, /* buf */
+			{ .kind = HC_ARG_U64, .max = KEEL_EXIT_STATS_BYTES }, /* len */
+		},
+	},
+	[KEEL_HC_MEM_OP] = {
+		.name = "mem_op",
+		.fn = hc_mem_op,
+		.retry_busy = false,
+		.resume = hc_mem_op_resume,
+		.arg_count = 1,
+		.arg = {
+			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .size = KEEL_MEM_OP_DESC_BYTES }, /* desc */
 		},
 	},
 };

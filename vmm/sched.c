@@ -29,6 +29,7 @@
 #include "dev/timer.h"
 #include "exit.h"
 #include "exit_handlers.h"
+#include "hypercall.h"
 #include "sched.h"
 #include "vmcs.h"
 
@@ -345,6 +346,7 @@ static enum stint_end vcpu_run(struct vcpu *v)
 static void vcpu_retire(struct vcpu *v, bool halted)
 {
 	struct guest *g = v->guest;
+	hc_cont_abort(v); /* a long hypercall cut short by the guest's end drops its pins */
 	vmcs_free(v);
 	/* A vCPU retires without its guest ending only by halting; if it was the last
 	 * one able to run, the guest is over. */

@@ -64,4 +64,16 @@ static inline long keel_mem_release(uintptr_t addr, unsigned long len)
 	return keel_hypercall(KEEL_HC_MEM_RELEASE, (unsigned long)addr, (unsigned long)len, 0);
 }
 
+/* Copies the calling vCPU's exit statistics to buf as 64-bit words (the first len bytes): [0] exits, [1] hypercalls, [2] VMCALL retries (waits on a pinned page, steps of a long hypercall), [3] interrupts injected, [4 + r] exits with basic reason r (0..KEEL_EXIT_REASONS - 1). Returns bytes written or -EINVAL, -EFAULT. */
+static inline long keel_exit_stats(void *buf, unsigned long len)
+{
+	return keel_hypercall(KEEL_HC_EXIT_STATS, (uintptr_t)buf, (unsigned long)len, 0);
+}
+
+/* Copies or fills guest RAM as the descriptor at desc says: 64-bit words [0] op (KEEL_MEM_OP_COPY or KEEL_MEM_OP_FILL), [1] dst, [2] src (copy) or the byte (fill), [3] len (1 .. KEEL_MEM_OP_MAX; copy ranges may not overlap). The descriptor is read once; both ranges stay pinned until the operation ends, which takes one exit per 4 KiB (other vCPUs run meanwhile; a release of those pages waits). -EAGAIN: another mem_op of this vCPU is under way. Returns bytes done or -EINVAL, -EFAULT, -ENOMEM, -EAGAIN. */
+static inline long keel_mem_op(const void *desc)
+{
+	return keel_hypercall(KEEL_HC_MEM_OP, (uintptr_t)desc, 0, 0);
+}
+
 #endif

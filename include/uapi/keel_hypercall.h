@@ -21,7 +21,9 @@
 #define KEEL_HC_VCPU_INFO 4
 #define KEEL_HC_TIMER_SET 5
 #define KEEL_HC_MEM_RELEASE 6
-#define KEEL_HC_COUNT 7
+#define KEEL_HC_EXIT_STATS 7
+#define KEEL_HC_MEM_OP 8
+#define KEEL_HC_COUNT 9
 
 /* bytes one console_write takes at most */
 #define KEEL_HC_CONSOLE_MAX 4096
@@ -31,5 +33,17 @@
 #define KEEL_GUEST_UART 0x3F8
 /* out: the guest ends with the written value as status */
 #define KEEL_GUEST_EXIT_PORT 0xF4
+/* basic exit reasons counted by exit_stats */
+#define KEEL_EXIT_REASONS 70
+/* exit_stats: (4 + KEEL_EXIT_REASONS) words of 8 bytes */
+#define KEEL_EXIT_STATS_BYTES 592
+/* mem_op's descriptor: 4 words of 8 bytes */
+#define KEEL_MEM_OP_DESC_BYTES 32
+/* mem_op: copy len bytes from src to dst */
+#define KEEL_MEM_OP_COPY 1
+/* mem_op: fill len bytes at dst with the byte in word 2 */
+#define KEEL_MEM_OP_FILL 2
+/* mem_op: the most bytes one operation takes */
+#define KEEL_MEM_OP_MAX 0x100000
 
 #endif
