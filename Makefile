@@ -143,7 +143,7 @@ $(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-
 # (entered at its first byte, .bss included as zeros). The uapi header's #define lines
 # become a NASM include.
 GUEST_ASM    := $(wildcard guest/*.asm)
-GUEST_C64    := hello64=hello touch=touch smp=smp release=release toctou=toctou
+GUEST_C64    := hello64=hello touch=touch smp=smp release=release toctou=toctou fuzz=fuzz
 GUEST_C32    := hello32=hello
 guest_name    = $(firstword $(subst =, ,$(1)))
 guest_src     = $(lastword $(subst =, ,$(1)))

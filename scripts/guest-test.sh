@@ -12,7 +12,7 @@
 #
 #   guest-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS] [--no-penryn]
 #
-# With --cpus 1 the 20 vCPUs share one CPU (preemption-timer slices); with 2 or more
+# With --cpus 1 the 21 vCPUs share one CPU (preemption-timer slices); with 2 or more
 # the log must show vCPUs in guest mode on several CPUs at once. Unless --no-penryn, a
 # second boot on a CPU model with VMX but no EPT checks the preflight's explanation.
 set -euo pipefail
@@ -65,7 +65,7 @@ check_re() { # check_re "what" "extended regex expected in the serial log"
 }
 check "Keel ends normally after the guests" "KEEL-DONE"
 check "VMXON on every CPU" "vmx: VMX on, $cpus CPUs in VMX root operation"
-check "every good guest was built" "vmm: running 20 vCPU(s) of 16 guest(s) on $cpus CPU(s)"
+check "every good guest was built" "vmm: running 21 vCPU(s) of 17 guest(s) on $cpus CPU(s)"
 # The well-behaved guests: their own checks and their exit status.
 check "hello (NASM): UART, console_write, CPUID, NOP round trips" "[hello] hello: all checks passed"
 check "hello exits 7 through the exit hypercall" "guest hello: exited with status 7"
@@ -93,12 +93,14 @@ check "release: the other vCPU sees the zero page after the release (TLB shootdo
 check "release: all TAP checks pass, exits 0" "guest release: exited with status 0"
 check "toctou: mem_op used its copy of the descriptor; the release waited for its pin" "[toctou] ok 5 - the release waited for the copy's pin"
 check "toctou: all TAP checks pass" "[toctou] # passed 10 failed 0"
+check_re "fuzz: 10,000+ random hypercalls answered as the ABI says" "^\[fuzz\] ok 1 - [0-9]+ random hypercalls answered as the ABI says"
+check "fuzz: all TAP checks pass" "[fuzz] # passed 2 failed 0"
 # The misbehaving guests end alone, each with its reason.
 check_re "triple: killed by its triple fault" "^guest triple: ended: triple fault at RIP 0x"
 check "wild: killed for writing above its RAM" "guest wild: ended: write at GPA 0x20000000 outside guest RAM [0, 0x400000)"
 check "spin: killed by limit=300" "guest spin: ended: time limit of 300 ms reached"
 # The summary table: one row per guest, with state, status and exits by reason.
-check "the summary lists the 16 guests" "guest summary (16 guests):"
+check "the summary lists the 17 guests" "guest summary (17 guests):"
 check_re "summary: hello exited 7 with its VMCALL count" "^  hello +long +exited +7 .*VMCALL=20003"
 check_re "summary: real runs in real mode" "^  real +real +exited +33 "
 check_re "summary: hello32 runs in 32-bit mode" "^  hello32 +32-bit +exited +0 "
@@ -107,10 +109,10 @@ check_re "summary: eager populated all 1024 pages of its 4 MiB" "^  eager +32-bi
 check_re "summary: triple killed, reason shown" "^  triple +reason: triple fault"
 check_re "summary: smp used 3 vCPUs" "^  smp +long +exited +0 +3 "
 # Verdicts: every guest did what its expect= says (the killed ones too), so the run passes.
-for g in hello hello64 hello32 real realexc touch smp timer exc efault triple wild spin release toctou eager; do
+for g in hello hello64 hello32 real realexc touch smp timer exc efault triple wild spin release toctou fuzz eager; do
 	check "$g: verdict PASS" "guest $g: PASS ("
 done
-check "verdicts: all 16 passed" "vmm: guest verdicts: 16 passed, 0 failed, 0 skipped"
+check "verdicts: all 17 passed" "vmm: guest verdicts: 17 passed, 0 failed, 0 skipped"
 if [ "$cpus" -ge 2 ]; then
 	check_re "vCPUs ran in guest mode on $cpus CPUs at the same time" "at most $cpus vCPU\(s\) were in guest mode at once"
 	check_re "smp's vCPUs ran on several CPUs" "^  smp +long +exited +0 +3 +[0-9]+,[0-9]"

@@ -150,7 +150,7 @@ demo_guests() {
 	KEEL_DEMO_MODULES=""
 	for m in hello.bin:hello hello64.elf:hello64 hello32.elf:hello32 real.bin:real realexc.bin:realexc \
 		touch.elf:touch smp.elf:smp timer.bin:timer exc.bin:exc efault.bin:efault \
-		triple.bin:triple wild.bin:wild spin.bin:spin release.elf:release toctou.elf:toctou; do
+		triple.bin:triple wild.bin:wild spin.bin:spin release.elf:release toctou.elf:toctou fuzz.elf:fuzz; do
 		[ -f "$g/${m%%:*}" ] || die "missing $g/${m%%:*}: run 'make guests'"
 		KEEL_DEMO_MODULES+="${KEEL_DEMO_MODULES:+,}$g/$m"
 	done
@@ -163,4 +163,5 @@ demo_guests() {
 	KEEL_DEMO_CMDLINE+=" guest=wild,image=wild,expect=killed:outside-guest-RAM"
 	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300,expect=killed:time-limit"
 	KEEL_DEMO_CMDLINE+=" guest=release,image=release,vcpus=2 guest=toctou,image=toctou,vcpus=2,mem=8M"
+	KEEL_DEMO_CMDLINE+=" guest=fuzz,image=fuzz,mem=8M"
 }

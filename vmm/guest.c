@@ -8,7 +8,7 @@
 
 #include "guest.h"
 
-static uint16_t vpid_next = 1; /* VPIDs are never reused in a run (at most 128 vCPUs) */
+static uint16_t vpid_next = 1; /* VPIDs are never reused in a run (at most 256 vCPUs) */
 
 void guest_init(struct guest *g, const struct guest_desc *d)
 {

@@ -249,9 +249,12 @@ bool vmm_run_guests(void)
 	set_flush_caps();
 	for (unsigned n = 0; cmdline_get_nth("guest", n, desc, sizeof(desc)); n++) {
 		if (guest_count == GUEST_MAX) {
-			printk(KERN_ERR "vmm: guest #%u not started: more than %u guests\n", n,
-			       GUEST_MAX);
-			break;
+			char name[16], why[40];
+			snprintf(name, sizeof(name), "#%u", n);
+			snprintf(why, sizeof(why), "more than %u guests", GUEST_MAX);
+			printk(KERN_ERR "vmm: guest %s not started: %s\n", name, why);
+			refuse(name, why, false);
+			continue;
 		}
 		start_guest(n, desc);
 	}
