@@ -33,6 +33,7 @@ help:
 	@echo "make            build the kernel (build/keel.elf)"
 	@echo "make run        boot Keel (QEMU+KVM if the CPU has VMX, else Bochs); CPUS=N EMU=qemu|bochs CMDLINE='...'"
 	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed, N skipped'"
+	@echo "make guest-test the test guests of guest/manifest under Bochs; ONLY=NAME runs one, CPUS=N"
 	@echo "make bench      page-table engine benchmarks (host) + TLB flush benchmark (kernel, QEMU)"
 	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
 	@echo "make check      clang-format check + static analysis"
@@ -44,7 +45,7 @@ CMDLINE ?=
 MODULES ?=
 LAYERS  ?=
 
-.PHONY: run test bench debug bochs-debug check format host-test
+.PHONY: run test bench debug bochs-debug check format host-test guest-test
 deps:
 	@scripts/deps.sh ensure
 
@@ -60,6 +61,11 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 1)
 test:
 	@$(MAKE) --no-print-directory -j$(JOBS) kernel
 	@scripts/test-all.sh $(LAYERS)
+
+# The test guests of guest/manifest under Bochs (ONLY=NAME: just that one), with TAP,
+# verdicts and build/test-results/guests-bochs-Ncpu.xml (JUnit).
+guest-test: kernel
+	@scripts/guest-test.sh --name guests-bochs-$(CPUS)cpu --cpus $(CPUS) $(if $(ONLY),--only $(ONLY),--no-penryn)
 
 host-test:
 	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
@@ -140,10 +146,12 @@ $(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-
 # NASM guests: guest/*.asm, flat images (long mode at 0x100000, real mode at 0x7C00).
 # C guests: NAME=SOURCE pairs; each is linked with the guest library (guest/lib) for
 # long mode (ELF64) or 32-bit protected mode (ELF32), and also copied to a flat .bin
-# (entered at its first byte, .bss included as zeros). The uapi header's #define lines
-# become a NASM include.
+# (entered at its first byte, .bss included as zeros). Every guest/NAME.c is a 64-bit
+# guest NAME by itself (hello.c, whose name the NASM hello takes, makes hello64 and
+# hello32). The uapi header's #define lines become a NASM include.
 GUEST_ASM    := $(wildcard guest/*.asm)
-GUEST_C64    := hello64=hello touch=touch smp=smp release=release toctou=toctou fuzz=fuzz
+GUEST_C64    := hello64=hello $(foreach f,$(filter-out hello,$(notdir $(basename \
+	$(wildcard guest/*.c)))),$(f)=$(f))
 GUEST_C32    := hello32=hello
 guest_name    = $(firstword $(subst =, ,$(1)))
 guest_src     = $(lastword $(subst =, ,$(1)))

@@ -141,27 +141,27 @@ emu_follow() {
 	[ -z "$log_" ] || cp serial.txt "$log_"
 }
 
-# demo_guests GUEST_DIR: sets KEEL_DEMO_MODULES (run-*.sh --modules list) and
-# KEEL_DEMO_CMDLINE (guest= descriptions) for the demo guests that `make run` boots
-# and scripts/guest-test.sh checks: one list, so the demo is what the tests check.
+# manifest_guests GUEST_DIR FILTER [ONLY]: reads guest/manifest (the test guests, one
+# line each) and sets KEEL_GUEST_NAMES (space-separated), KEEL_GUEST_MODULES (run-*.sh
+# --modules list), KEEL_GUEST_CMDLINE (guest= descriptions) and KEEL_GUEST_VCPUS (their
+# vCPU count). FILTER: all, or demo (the lines marked yes: what make run shows). ONLY:
+# just that guest (dies if the manifest has no such line).
 # shellcheck disable=SC2034
-demo_guests() {
-	local g=$1 m
-	KEEL_DEMO_MODULES=""
-	for m in hello.bin:hello hello64.elf:hello64 hello32.elf:hello32 real.bin:real realexc.bin:realexc \
-		touch.elf:touch smp.elf:smp timer.bin:timer exc.bin:exc efault.bin:efault \
-		triple.bin:triple wild.bin:wild spin.bin:spin release.elf:release toctou.elf:toctou fuzz.elf:fuzz; do
-		[ -f "$g/${m%%:*}" ] || die "missing $g/${m%%:*}: run 'make guests'"
-		KEEL_DEMO_MODULES+="${KEEL_DEMO_MODULES:+,}$g/$m"
-	done
-	KEEL_DEMO_CMDLINE="guest=hello,image=hello,expect=exit:7 guest=hello64,image=hello64"
-	KEEL_DEMO_CMDLINE+=" guest=hello32,image=hello32 guest=real,image=real,mode=real,expect=exit:33"
-	KEEL_DEMO_CMDLINE+=" guest=realexc,image=realexc,mode=real"
-	KEEL_DEMO_CMDLINE+=" guest=touch,image=touch,mem=32M,arg=8 guest=smp,image=smp,vcpus=3"
-	KEEL_DEMO_CMDLINE+=" guest=timer,image=timer,limit=5000 guest=exc,image=exc guest=efault,image=efault"
-	KEEL_DEMO_CMDLINE+=" guest=triple,image=triple,expect=killed:triple-fault"
-	KEEL_DEMO_CMDLINE+=" guest=wild,image=wild,expect=killed:outside-guest-RAM"
-	KEEL_DEMO_CMDLINE+=" guest=spin,image=spin,limit=300,expect=killed:time-limit"
-	KEEL_DEMO_CMDLINE+=" guest=release,image=release,vcpus=2 guest=toctou,image=toctou,vcpus=2,mem=8M"
-	KEEL_DEMO_CMDLINE+=" guest=fuzz,image=fuzz,mem=8M"
+manifest_guests() {
+	local g=$1 filter=$2 only=${3:-} name image keys demo vcpus
+	KEEL_GUEST_NAMES="" KEEL_GUEST_MODULES="" KEEL_GUEST_CMDLINE="" KEEL_GUEST_VCPUS=0
+	while read -r name image keys demo; do
+		case "$name" in "" | "#"*) continue ;; esac
+		[ -n "$demo" ] || die "guest/manifest: line '$name' needs NAME IMAGE KEYS DEMO"
+		[ "$filter" != demo ] || [ "$demo" = yes ] || continue
+		[ -z "$only" ] || [ "$name" = "$only" ] || continue
+		[ -f "$g/$image" ] || die "missing $g/$image (guest $name): run 'make guests'"
+		KEEL_GUEST_NAMES+="${KEEL_GUEST_NAMES:+ }$name"
+		KEEL_GUEST_MODULES+="${KEEL_GUEST_MODULES:+,}$g/$image:$name"
+		KEEL_GUEST_CMDLINE+="${KEEL_GUEST_CMDLINE:+ }guest=$name,image=$name"
+		[ "$keys" = - ] || KEEL_GUEST_CMDLINE+=",$keys"
+		vcpus=$(printf '%s\n' "$keys" | tr ',' '\n' | sed -n 's/^vcpus=//p')
+		KEEL_GUEST_VCPUS=$((KEEL_GUEST_VCPUS + ${vcpus:-1}))
+	done <"$KEEL_ROOT/guest/manifest"
+	[ -n "$KEEL_GUEST_NAMES" ] || die "guest/manifest: no guest to run${only:+ (no line named $only)}"
 }

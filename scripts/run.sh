@@ -4,11 +4,12 @@
 #   run.sh [--emu auto|qemu|kvm|bochs] [--cpus N] [--cmdline "k=v ..."]
 #          [--modules a,b] [--timeout SECONDS] [--demo]
 #
-# --demo: boots with the demo guests of build/guest (scripts/lib.sh demo_guests: real,
-# 32-bit and long-mode guests, one with 3 vCPUs, a demand-paging one, and some that
-# triple-fault, write outside their RAM or loop until their time limit), added to any
-# --cmdline/--modules given. They run at once on every CPU; Keel prints each guest's
-# end and a summary table.
+# --demo: boots with the demo guests of build/guest (the lines of guest/manifest marked
+# yes: real, 32-bit and long-mode guests, several with 2-3 vCPUs, demand paging, memory
+# given back, a TOCTOU check, a hypercall fuzzer, and some that triple-fault, write
+# outside their RAM or loop until their time limit), added to any --cmdline/--modules
+# given. They run at once on every CPU; Keel prints each guest's end, a summary table
+# and each guest's verdict; the run fails unless every verdict is PASS.
 #
 # auto: QEMU with KVM when /dev/kvm is usable and the host CPU has VMX (nested
 # virtualization: the fast path to running guests); Bochs otherwise (the only
@@ -40,9 +41,9 @@ done
 need_uint --cpus "$cpus" 1
 need_uint --timeout "$timeout_s" 1
 if [ "$demo" = 1 ]; then
-	demo_guests "$KEEL_ROOT/build/guest"
-	cmdline="${cmdline:+$cmdline }$KEEL_DEMO_CMDLINE"
-	modules="${modules:+$modules,}$KEEL_DEMO_MODULES"
+	manifest_guests "$KEEL_ROOT/build/guest" demo
+	cmdline="${cmdline:+$cmdline }$KEEL_GUEST_CMDLINE"
+	modules="${modules:+$modules,}$KEEL_GUEST_MODULES"
 fi
 
 kvm_usable() {
