@@ -1,8 +1,7 @@
 /*
- * The VMCALL exit and the one generic step before every hypercall handler: unpacking
- * the argument registers by the table's description (hypercall.h), checking numbers
- * against their bounds, and pinning guest buffers in the guest's EPT space so they
- * stay guest RAM while the handler uses them. The handlers: hypercall_handlers.c.
+ * The VMCALL exit: finds the hypercall in the table, has its arguments unpacked and
+ * pinned (hypercall_args.c), runs the handler (hypercall_handlers.c), and retries the
+ * VMCALL of a resumable one that stopped part way, or of one a pin made wait.
  */
 #include <keel/errno.h>
 #include <uapi/keel_hypercall.h>
@@ -10,62 +9,6 @@
 #include "exit_handlers.h"
 #include "hypercall.h"
 #include "vcpu.h"
-
-/* One argument: the value for the guest's mode; numbers checked, addresses typed. */
-static int unpack_one(const struct hc_arg *d, uint64_t raw, bool wide, struct hc_args *a,
-		      unsigned i)
-{
-	uint64_t v = wide ? raw : (uint32_t)raw;
-	if (d->kind == HC_ARG_S64 && !wide)
-		v = (uint64_t)(int64_t)(int32_t)raw;
-	a->val[i] = v;
-	a->gpa[i] = GPA(v);
-	a->pinned[i] = false;
-	if (d->kind == HC_ARG_U64 && (v < d->min || v > d->max))
-		return -EINVAL;
-	return 0;
-}
-
-/* Pins buffer argument i; an empty one is not pinned. */
-static int pin_one(struct guest *g, const struct hc_arg *d, struct hc_args *a, unsigned i)
-{
-	uint64_t len = d->size ? d->size : a->val[d->len_arg];
-	if (!len)
-		return 0;
-	unsigned access = d->kind == HC_ARG_OUT ? VM_ACCESS_WRITE : VM_ACCESS_READ;
-	int err = vm_space_pin_gpa(&g->space, a->gpa[i], len, access, &a->pin[i]);
-	if (err == -ENOMEM || err == -E2BIG)
-		return err == -E2BIG ? -EINVAL : -ENOMEM;
-	if (err)
-		return -EFAULT; /* outside RAM, wrapping, without the access, not RAM */
-	a->pinned[i] = true;
-	return 0;
-}
-
-void hc_args_release(const struct hypercall *h, struct hc_args *a)
-{
-	for (unsigned i = 0; i < h->arg_count; i++)
-		if (a->pinned[i]) {
-			vm_space_unpin(&a->pin[i]);
-			a->pinned[i] = false;
-		}
-}
-
-int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
-		   struct hc_args *a)
-{
-	int err = 0;
-	for (unsigned i = 0; i < h->arg_count; i++)
-		a->pinned[i] = false;
-	for (unsigned i = 0; !err && i < h->arg_count; i++)
-		err = unpack_one(&h->arg[i], raw[i], wide, a, i);
-	for (unsigned i = 0; !err && i < h->arg_count; i++)
-		if (h->arg[i].kind == HC_ARG_IN || h->arg[i].kind == HC_ARG_OUT)
-			err = pin_one(g, &h->arg[i], a, i);
-	if (err)
-		hc_args_release(h, a);
-	return err;
-}
 
 void hc_cont_abort(struct vcpu *v)
 {
