@@ -66,6 +66,7 @@ static uint64_t writable(uint64_t a)
 #define EFAULT_RET (-14)
 #define EINVAL_RET (-22)
 #define ENOSYS_RET (-38)
+#define EPERM_RET (-1)
 #define UNPREDICTED (-1000) /* the model makes no claim */
 
 /* Is [a, a + len) inside RAM (and not wrapping)? */
@@ -113,6 +114,8 @@ static long model(unsigned nr, uint64_t a0, uint64_t a1)
 		return a0 == (uintptr_t)desc ? model_mem_op(desc) : UNPREDICTED;
 	case KEEL_HC_GUEST_PAGES:
 		return UNPREDICTED; /* > 0, checked below */
+	case KEEL_HC_TEST_BAD_STATE:
+		return EPERM_RET; /* no hooks=1 */
 	}
 	return ENOSYS_RET;
 }

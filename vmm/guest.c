@@ -19,6 +19,7 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 	g->limit_ms = d->limit_ms;
 	g->vcpu_count = d->vcpus;
 	g->expect = d->expect;
+	g->hooks = d->hooks;
 	/* EPT spaces carry no VPID: INVEPT single-context drops the combined mappings of
 	 * every VPID for that EPTP (SDM Vol 3C 29.4.3.1), so each vCPU has its own VPID. */
 	for (unsigned i = 0; i < d->vcpus; i++) {

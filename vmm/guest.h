@@ -97,6 +97,7 @@ struct guest {
 	uint64_t limit_ms;	    /* [c] 0: no time limit */
 	uint64_t deadline;	    /* [c] TSC at which the time limit ends it (0: none) */
 	struct guest_expect expect; /* [c] how it should end (report.c judges it) */
+	bool hooks;		    /* [c] test hypercalls allowed (hooks=1) */
 	struct vdev_bus *devices;   /* [c] its emulated devices (dev/dev.h) */
 	unsigned vcpu_count;	    /* [c] */
 	struct vcpu vcpus[GUEST_VCPU_MAX];

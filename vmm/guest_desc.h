@@ -35,11 +35,12 @@ struct guest_desc {
 	unsigned vcpus;
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
+	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
 	struct guest_expect expect;
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,expect=]`
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]`
  * (s is modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
  * name is already taken is the caller's question.
  */

@@ -163,3 +163,13 @@ HC_RESUME(mem_op)
 	hc_cont_abort(v); /* unpins, clears active */
 	return (int64_t)len;
 }
+
+/* Guest state checks, SDM Vol 3C 27.3.1.4: RFLAGS bit 1 must be 1. The next VM entry
+ * fails; vmx_exit_dispatch ends the guest with the decoded reason. */
+HC_HANDLER(test_bad_state)
+{
+	if (!v->guest->hooks)
+		return -EPERM;
+	(void)vmwrite(VMCS_GUEST_RFLAGS, 0);
+	return 0;
+}

@@ -21,6 +21,7 @@ HC_HANDLER(mem_release);
 HC_HANDLER(exit_stats);
 HC_HANDLER(mem_op);
 HC_RESUME(mem_op);
+HC_HANDLER(test_bad_state);
 
 const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 	[KEEL_HC_CONSOLE_WRITE] = {
@@ -99,5 +100,11 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.arg = {
 			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .size = KEEL_MEM_OP_DESC_BYTES }, /* desc */
 		},
+	},
+	[KEEL_HC_TEST_BAD_STATE] = {
+		.name = "test_bad_state",
+		.fn = hc_test_bad_state,
+		.retry_busy = false,
+		.arg_count = 0,
 	},
 };

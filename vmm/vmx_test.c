@@ -135,6 +135,7 @@ KTEST(guest_desc_refuses_bad_descriptions)
 		"g,image=m,arg=99999999999999999999",
 		"g,image=m,limit=",
 		"g,image=m,populate=lazy",
+		"g,image=m,hooks=2",
 		"g,image=m,colour=red",
 		"g,image=m,noequals",
 		"g,image=,mem=4M",

@@ -76,4 +76,10 @@ static inline long keel_mem_op(const void *desc)
 	return keel_hypercall(KEEL_HC_MEM_OP, (uintptr_t)desc, 0, 0);
 }
 
+/* A test hook, only for guests described with hooks=1 (else -EPERM): makes the calling vCPU's guest state invalid (RFLAGS bit 1 clear), so the next VM entry fails; Keel must end this guest alone with the decoded reason. Returns - or -EPERM. */
+static inline long keel_test_bad_state(void)
+{
+	return keel_hypercall(KEEL_HC_TEST_BAD_STATE, 0, 0, 0);
+}
+
 #endif

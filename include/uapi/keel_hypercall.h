@@ -23,7 +23,8 @@
 #define KEEL_HC_MEM_RELEASE 6
 #define KEEL_HC_EXIT_STATS 7
 #define KEEL_HC_MEM_OP 8
-#define KEEL_HC_COUNT 9
+#define KEEL_HC_TEST_BAD_STATE 9
+#define KEEL_HC_COUNT 10
 
 /* bytes one console_write takes at most */
 #define KEEL_HC_CONSOLE_MAX 4096
