@@ -74,6 +74,7 @@ host-test:
 bench: kernel
 	@$(MAKE) --no-print-directory -C tests/host bench
 	@scripts/kbench.sh --emu qemu
+	@scripts/guest-bench.sh
 
 debug: kernel
 	@scripts/debug-qemu.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")

@@ -1,0 +1,80 @@
+/*
+ * cost: what one exit round trip costs, in TSC cycles (under Bochs: emulated
+ * instructions, exact and repeatable), measured from inside the guest:
+ *   CPUID (the cheapest exit Keel handles), the nop hypercall, a hypercall number Keel
+ *   does not know (-ENOSYS: the VMCALL exit without the table's argument step and
+ *   handler), and vcpu_info. Each is the minimum and median over ROUNDS rounds of
+ *   CALLS calls, after a warm-up. Prints one line per figure, "cost: NAME min M median
+ *   D cycles/round trip" and a summary line; checks nothing about speed (make bench
+ *   runs it; no test does). Run with mem=4M.
+ */
+#include "keel_guest.h"
+
+#define CALLS 500u
+#define ROUNDS 9u
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return ((uint64_t)hi << 32) | lo;
+}
+
+enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_COUNT };
+static const char *const names[OP_COUNT] = { "cpuid", "hc_nop", "hc_unknown", "hc_vcpu_info" };
+
+static void run(enum op op)
+{
+	uint32_t a, b, c, d;
+	for (unsigned i = 0; i < CALLS; i++) {
+		switch (op) {
+		case OP_CPUID:
+			cpuid(0, &a, &b, &c, &d);
+			break;
+		case OP_NOP:
+			(void)keel_nop();
+			break;
+		case OP_UNKNOWN:
+			(void)keel_hypercall(1000, 0, 0, 0);
+			break;
+		default:
+			(void)keel_vcpu_info();
+		}
+	}
+}
+
+static void sort(uint64_t *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
+{
+	(void)arg;
+	(void)vcpu;
+	(void)vcpu_count;
+	uint64_t median[OP_COUNT];
+	for (unsigned op = 0; op < OP_COUNT; op++) {
+		uint64_t per[ROUNDS];
+		run((enum op)op); /* warm-up */
+		for (unsigned r = 0; r < ROUNDS; r++) {
+			uint64_t t0 = rdtsc();
+			run((enum op)op);
+			per[r] = (rdtsc() - t0) / CALLS;
+		}
+		sort(per, ROUNDS);
+		median[op] = per[ROUNDS / 2];
+		printf("cost: %s min %llu median %llu cycles/round trip (%u rounds of %u)\n",
+		       names[op], (unsigned long long)per[0], (unsigned long long)median[op],
+		       ROUNDS, CALLS);
+	}
+	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu\n",
+	       (unsigned long long)median[OP_CPUID], (unsigned long long)median[OP_NOP],
+	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO]);
+	return 0;
+}
