@@ -18,12 +18,12 @@
 # Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
 # guests-bochs-2cpu tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
 # tlb-pcidoff-2cpu.
-# All layers run at once, each in its own directories: the host layer (make -j with
-# one job per core; its longest binaries start first) and the QEMU layers (selftest,
-# qemu: one after the other, as QEMU's clock is the host's) at normal priority, every
-# Bochs layer (bochs, guests-bochs, tlb) under "nice -n 10". Everything is CPU-bound,
-# so the cores stay busy until the end: the Bochs layers (many short runs, virtual
-# time) fill the time the host layer's long serial runs leave, instead of delaying them.
+# The layers overlap, each in its own directories: the host layer (make -j with one
+# job per core; its longest binaries start first) runs in the background from the
+# start; beside it the QEMU layers (selftest, qemu) run one after the other (QEMU's
+# clock is the host's: they share the cores with the host layer only), then all Bochs
+# layers (bochs, guests-bochs, tlb: virtual time) at once. Everything is CPU-bound, so
+# the cores stay busy until the end.
 # Prints every layer's results, then a summary with each layer's time and counts, then
 # last the line "N passed, N failed, N skipped" alone. A TAP result "ok ... # SKIP why"
 # counts as skipped, not passed. Exit status 1 if anything failed or a layer ran no
@@ -157,24 +157,20 @@ for layer in "${layers[@]}"; do
 	esac
 done
 
-# All layers at once (see the header): the host layer, one chain of the QEMU layers,
-# and each Bochs layer niced. A layer that dies early (bad name) leaves no .rc file.
+# The host layer in the background; beside it the QEMU layers one after the other,
+# then all Bochs layers at once.
 pids=()
 qemu_chain=()
+bochs=()
 for layer in "${layers[@]}"; do
 	case "$layer" in
-	bochs-* | guests-bochs-* | tlb-*)
-		(renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true; run_layer "$layer") &
-		pids+=($!)
-		;;
+	bochs-* | guests-bochs-* | tlb-*) bochs+=("$layer") ;;
 	qemu-* | selftest) qemu_chain+=("$layer") ;;
 	*) run_layer "$layer" & pids+=($!) ;;
 	esac
 done
-if [ ${#qemu_chain[@]} -gt 0 ]; then
-	(for layer in "${qemu_chain[@]}"; do (run_layer "$layer") || true; done) &
-	pids+=($!)
-fi
+for layer in ${qemu_chain[@]+"${qemu_chain[@]}"}; do (run_layer "$layer") || true; done
+for layer in ${bochs[@]+"${bochs[@]}"}; do (run_layer "$layer") & pids+=($!); done
 for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || true; done
 
 total_p=0
