@@ -59,7 +59,7 @@ run: kernel
 # The kernel and guests are built first with one job per core.
 JOBS    ?= $(shell nproc 2>/dev/null || echo 1)
 test:
-	@$(MAKE) --no-print-directory -j$(JOBS) kernel
+	@$(MAKE) --no-print-directory $(if $(filter 1,$(V)),,-s) -j$(JOBS) kernel
 	@scripts/test-all.sh $(LAYERS)
 
 # The test guests of guest/manifest under Bochs (ONLY=NAME: just that one), with TAP,
