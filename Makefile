@@ -159,7 +159,7 @@ guest_src     = $(lastword $(subst =, ,$(1)))
 GUEST_C_ALL  := $(foreach g,$(GUEST_C64) $(GUEST_C32),$(call guest_name,$(g)))
 GUEST_IMAGES := $(GUEST_ASM:guest/%.asm=$(BUILD)/guest/%.bin) \
 	$(GUEST_C_ALL:%=$(BUILD)/guest/%.bin) $(GUEST_C_ALL:%=$(BUILD)/guest/%.elf)
-GUEST_LIB    := printf tap string uart
+GUEST_LIB    := printf tap string uart sync
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \
 	-fno-stack-protector -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
 	-fno-omit-frame-pointer -fno-strict-aliasing -fno-common -Iinclude -Iguest/lib -MMD -MP

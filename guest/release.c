@@ -28,16 +28,6 @@ static long release(const void *p, unsigned long len)
 	return keel_mem_release((uintptr_t)p, len);
 }
 
-static bool wait_flag(unsigned *flag)
-{
-	for (unsigned spins = 0; spins < WAIT_SPINS; spins++) {
-		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-			return true;
-		cpu_pause();
-	}
-	return false;
-}
-
 /* vCPU 1: writes page[1], then reads it until told to look once more. */
 static void helper(void)
 {
@@ -97,13 +87,13 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		tap_ok(false, "skipped");
 		return tap_done();
 	}
-	bool ready = wait_flag(&sync.ready);
+	bool ready = wait_flag(&sync.ready, WAIT_SPINS);
 	tap_ok(ready && sync.seen_before == 0xAB, "vCPU 1 wrote and read its page (0x%x)",
 	       sync.seen_before);
 	rc = release(page[1], PAGE);
 	tap_ok(rc == 0, "release while vCPU 1 reads the page returns %ld", rc);
 	__atomic_store_n(&sync.go, 1, __ATOMIC_RELEASE);
-	bool done = wait_flag(&sync.done);
+	bool done = wait_flag(&sync.done, WAIT_SPINS);
 	tap_ok(done, "vCPU 1 looked again");
 	tap_ok(done && sync.seen_after == 0,
 	       "vCPU 1 reads the new zero page after the release (0x%x; 0xab: stale translation)",

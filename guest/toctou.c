@@ -37,21 +37,11 @@ static uint8_t pattern(unsigned i)
 	return (uint8_t)(i * 7 + 3);
 }
 
-static bool wait_flag(const volatile unsigned *flag)
-{
-	for (unsigned spins = 0; spins < WAIT_SPINS; spins++) {
-		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-			return true;
-		cpu_pause();
-	}
-	return false;
-}
-
 /* vCPU 1: once the copy runs, rewrite the descriptor and release SRC's last page. */
 static void helper(void)
 {
 	uint64_t stats[3] = { 0 };
-	if (wait_flag(&sync.started)) {
+	if (wait_flag(&sync.started, WAIT_SPINS)) {
 		for (unsigned spins = 0;
 		     spins < WAIT_SPINS && *(volatile uint8_t *)DST != pattern(0); spins++)
 			cpu_pause();
@@ -125,7 +115,7 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 	__atomic_store_n(&sync.started, 1, __ATOMIC_RELEASE);
 	long copied = mem_op(KEEL_MEM_OP_COPY, DST, (uintptr_t)SRC, LEN);
 	tap_ok(copied == LEN, "mem_op copied %ld bytes (want %u)", copied, LEN);
-	bool helped = wait_flag(&sync.helper_done);
+	bool helped = wait_flag(&sync.helper_done, WAIT_SPINS);
 	unsigned bad = first_mismatch();
 	tap_ok(bad == LEN, "DST holds SRC's pattern everywhere (first mismatch at %u of %u)", bad,
 	       LEN);

@@ -89,6 +89,12 @@ bool tap_ok(bool cond, const char *fmt, ...) KEEL_PRINTF(2, 3);
 /* Prints "# passed P failed F"; returns F (a plan not met counts as one failure more). */
 int tap_done(void);
 
+/* ---- sync.c */
+
+/* Waits until *flag (set by another vCPU with a release store) is non-zero, for at most
+ * `spins` pauses (a bound on a test's wait, not a timing); true if it was set. */
+bool wait_flag(const unsigned *flag, unsigned spins);
+
 /* ---- string.c */
 
 void *memset(void *dst, int c, size_t len);
