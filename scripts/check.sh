@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make check`: clang-format (check mode) and static analysis (cppcheck) over all C
-# sources and headers of the project. Fails on any finding.
+# sources and headers of the project, and shellcheck over scripts/*.sh when it is
+# installed. Fails on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h')
@@ -30,6 +31,15 @@ if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performanc
 	"${files[@]}"; then
 	echo "check: cppcheck found problems" >&2
 	status=1
+fi
+if command -v shellcheck >/dev/null 2>&1; then
+	echo "check: shellcheck"
+	if ! shellcheck -x scripts/*.sh; then
+		echo "check: shellcheck found problems" >&2
+		status=1
+	fi
+else
+	echo "check: shellcheck not installed, scripts not checked"
 fi
 [ "$status" -eq 0 ] && echo "check: clean"
 exit "$status"
