@@ -51,6 +51,21 @@ paddr_t arch_kva_to_pa(const void *kva)
 	return PA(FAKE_PA_BASE + (uint64_t)(p - fake_mem));
 }
 
+/* Writes every page of [p, p + len) without changing it: the page is then the process's. */
+static void fake_touch(void *p, uint64_t len)
+{
+	for (uint64_t off = 0; off < len; off += PAGE_SIZE)
+		__atomic_fetch_or((uint8_t *)p + off, 0, __ATOMIC_RELAXED);
+}
+
+void fake_arch_prefault(void)
+{
+	fake_arch_init();
+	fake_touch(fake_mem, (uint64_t)FAKE_FRAME_COUNT * PAGE_SIZE);
+	fake_touch(fake_frames, sizeof(fake_frames));
+	fake_touch(fake_bitmap, sizeof(fake_bitmap));
+}
+
 struct frame *frame_lookup(paddr_t pa)
 {
 	uint64_t i = (pa.v - FAKE_PA_BASE) >> PAGE_SHIFT;
@@ -107,6 +122,7 @@ static int64_t fake_find(unsigned order)
 }
 
 bool fake_raw_poison = true;
+bool fake_free_poison = true;
 
 /* fill < 0: leaves the bytes as they are (frame_alloc_raw). */
 static struct frame *fake_alloc(unsigned order, enum frame_type type, int fill)
@@ -164,7 +180,8 @@ void frame_free(struct frame *f, unsigned order)
 	CHECK(!fake_range_free(i, 1ull << order) && (i & ((1ull << order) - 1)) == 0);
 	if (f->type == FRAME_PT_NODE) {
 		fake_nodes--;
-		memset(fake_mem + (i << PAGE_SHIFT), 0xdb, PAGE_SIZE); /* poison */
+		if (fake_free_poison)
+			memset(fake_mem + (i << PAGE_SHIFT), 0xdb, PAGE_SIZE);
 	}
 	for (uint64_t t = 0; t < (1ull << order); t++)
 		f[t].type = FRAME_FREE;
