@@ -39,6 +39,7 @@ enum exit_action {
 
 struct guest;
 struct vdev_bus;
+struct vpic;
 
 /*
  * A resumable hypercall under way (hypercall.c): its VMCALL is retried, RIP not
@@ -98,7 +99,10 @@ struct guest {
 	uint64_t deadline;	    /* [c] TSC at which the time limit ends it (0: none) */
 	struct guest_expect expect; /* [c] how it should end (report.c judges it) */
 	bool hooks;		    /* [c] test hypercalls allowed (hooks=1) */
+	bool multiboot;		    /* [c] a Multiboot kernel (vmcs.c: its start state) */
+	uint32_t mb_info;	    /* [c] its Multiboot info structure's address (EBX) */
 	struct vdev_bus *devices;   /* [c] its emulated devices (dev/dev.h) */
+	struct vpic *pic;	    /* [c] its 8259 pair (dev/pic.h), owned by devices */
 	unsigned vcpu_count;	    /* [c] */
 	struct vcpu vcpus[GUEST_VCPU_MAX];
 	unsigned vcpus_live; /* [a] vCPUs not retired yet */

@@ -94,10 +94,76 @@ static bool parse_expect(const char *s, struct guest_expect *e)
 	return true;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Copies s into dst (cap bytes with the NUL), decoding %XX escapes. False for a bad or
+ * %00 escape, or a result that does not fit. */
+static bool unescape(char *dst, const char *s, size_t cap)
+{
+	size_t n = 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (c == '%') {
+			int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
+			if (lo < 0 || (hi | lo) == 0)
+				return false;
+			c = (char)(hi << 4 | lo);
+			s += 2;
+		}
+		if (n + 1 >= cap)
+			return false;
+		dst[n++] = c;
+	}
+	dst[n] = '\0';
+	return true;
+}
+
+/* module=MODULE[%20ARGS]: a non-empty module name first. */
+static int parse_module(struct guest_desc *d, const char *val, const char **why)
+{
+	if (d->mod_count == GUEST_MOD_MAX)
+		return *why = "more than 8 module= keys", -EINVAL;
+	char *m = d->mod[d->mod_count];
+	if (!unescape(m, val, GUEST_MOD_STRING_MAX))
+		return *why = "module=: bad %XX escape (%00, or not two hex digits) or longer "
+			      "than 127 characters",
+		       -EINVAL;
+	if (!m[0] || m[0] == ' ')
+		return *why = "module= must start with a module name", -EINVAL;
+	d->mod_count++;
+	return 0;
+}
+
+/* The keys of Multiboot guests (cmdline=, module=); 1 if key is not one of them. */
+static int parse_mb_key(struct guest_desc *d, const char *key, const char *val, const char **why)
+{
+	if (!strcmp(key, "module"))
+		return parse_module(d, val, why);
+	if (strcmp(key, "cmdline"))
+		return 1;
+	if (d->has_cmdline)
+		return *why = "cmdline= given twice", -EINVAL;
+	if (!unescape(d->cmdline, val, sizeof(d->cmdline)))
+		return *why = "cmdline=: bad %XX escape (%00, or not two hex digits) or longer "
+			      "than 255 characters",
+		       -EINVAL;
+	d->has_cmdline = true;
+	return 0;
+}
+
 /* One key=value pair into d. Returns 0, or -EINVAL with *why. */
 static int parse_key(struct guest_desc *d, const char *key, const char *val, const char **why)
 {
 	uint64_t n;
+	int mb = parse_mb_key(d, key, val, why);
+	if (mb <= 0)
+		return mb;
 	if (!strcmp(key, "image")) {
 		if (!copy_word(d->image, val, sizeof(d->image)))
 			return *why = "image= empty or longer than 63 characters", -EINVAL;
@@ -131,7 +197,7 @@ static int parse_key(struct guest_desc *d, const char *key, const char *val, con
 			       -EINVAL;
 	} else {
 		return *why = "unknown key (image, mem, vcpus, mode, arg, limit, populate, hooks, "
-			      "expect)",
+			      "expect, cmdline, module)",
 		       -EINVAL;
 	}
 	return 0;

@@ -27,6 +27,11 @@ struct guest_expect {
 	char words[GUEST_EXPECT_WORDS_MAX]; /* GUEST_EXPECT_KILLED: "" any reason */
 };
 
+/* Multiboot guests: the command line after the kernel's name, and the modules. */
+#define GUEST_CMDLINE_MAX 256
+#define GUEST_MOD_MAX 8
+#define GUEST_MOD_STRING_MAX 128
+
 /* A parsed `guest=` description. */
 struct guest_desc {
 	char name[GUEST_NAME_MAX];
@@ -37,12 +42,20 @@ struct guest_desc {
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
 	struct guest_expect expect;
+	bool has_cmdline;		/* cmdline= given (Multiboot images only) */
+	char cmdline[GUEST_CMDLINE_MAX]; /* unescaped */
+	unsigned mod_count;		/* module= values, in order */
+	char mod[GUEST_MOD_MAX][GUEST_MOD_STRING_MAX]; /* unescaped: "MODULE args" */
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]`
- * (s is modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
- * name is already taken is the caller's question.
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]
+ * [,cmdline=TEXT][,module=MODULE[%20ARGS]]...` (s is modified) into d. The values of
+ * cmdline= and module= (up to GUEST_MOD_MAX of them, kept in order) are %-escaped, as
+ * the kernel command line splits at spaces and the description at commas: %XX is the
+ * byte of hex XX (%20 a space, %2C a comma, %25 a percent sign); %00 and a '%' not
+ * followed by two hex digits are refused. Returns 0, or -EINVAL with *why saying what
+ * is wrong. Whether the name is already taken is the caller's question.
  */
 int guest_desc_parse(char *s, struct guest_desc *d, const char **why) __must_check;
 

@@ -46,12 +46,16 @@ int guest_mem_write(struct guest *g, gpa_t gpa, const void *src, uint64_t len)
 	return 0;
 }
 
-/* Keel's scratch copy of the tables is static: guests are built one at a time. */
+/* Keel's scratch copy of the tables is static: guests are built one at a time. A
+ * Multiboot kernel gets only its GDT (flat 0x08 code32, 0x10 data, as QEMU's). */
 int guest_mem_build_tables(struct guest *g)
 {
 	static uint64_t tables[3][512];
 	static const uint64_t gdt[4] = { 0, 0x00AF9A000000FFFFull, 0x00CF92000000FFFFull,
 					 0x00CF9A000000FFFFull };
+	static const uint64_t mb_gdt[3] = { 0, 0x00CF9A000000FFFFull, 0x00CF92000000FFFFull };
+	if (g->multiboot)
+		return guest_mem_write(g, GPA(GUEST_MB_GDT), mb_gdt, sizeof(mb_gdt));
 	int err = guest_mem_write(g, GPA(GUEST_GDT), gdt, sizeof(gdt));
 	if (err || g->mode != GUEST_MODE_LONG)
 		return err;

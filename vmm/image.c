@@ -17,6 +17,7 @@
 #include <stdarg.h>
 
 #include "image.h"
+#include "multiboot.h"
 
 #define ELF_MAGIC "\177ELF"
 #define ELF_EI_CLASS 4
@@ -136,8 +137,9 @@ static bool ranges_overlap(const struct guest_image_seg *a, const struct guest_i
 }
 
 /*
- * Checks that [gpa, gpa + len) lies inside [load_min, mem). what names the piece,
- * base/len_name the fields the numbers come from. Returns 0 or -ERANGE.
+ * Checks that [gpa, gpa + len) lies inside [load_min, mem) and outside [hole_lo,
+ * hole_hi). what names the piece, base/len_name the fields the numbers come from.
+ * Returns 0 or -ERANGE.
  */
 static int image_check_place(struct image_ctx *c, const char *what, const char *base_name,
 			     const char *len_name, uint64_t gpa, uint64_t len)
@@ -152,6 +154,13 @@ static int image_check_place(struct image_ctx *c, const char *what, const char *
 				  "%s ends beyond guest RAM (%s 0x%llx + %s 0x%llx > mem 0x%llx)",
 				  what, base_name, (unsigned long long)gpa, len_name,
 				  (unsigned long long)len, (unsigned long long)lay->mem);
+	if (gpa < lay->hole_hi && lay->hole_lo < gpa + len)
+		return image_fail(c, -ERANGE,
+				  "%s overlaps [0x%llx, 0x%llx), which Keel keeps (%s 0x%llx, %s "
+				  "0x%llx)",
+				  what, (unsigned long long)lay->hole_lo,
+				  (unsigned long long)lay->hole_hi, base_name,
+				  (unsigned long long)gpa, len_name, (unsigned long long)len);
 	return 0;
 }
 
@@ -390,26 +399,91 @@ static int image_parse_elf(struct image_ctx *c, struct guest_image *out)
 	return elf_check_entry(c, out, ph_of);
 }
 
-int guest_image_parse(const void *data, uint64_t size, const struct guest_image_layout *lay,
-		      struct guest_image *out, char *why, size_t why_len)
+/* The context of one parse; -EINVAL for a bad layout or an empty image. */
+static int image_start(struct image_ctx *c, const void *data, uint64_t size,
+		       const struct guest_image_layout *lay, char *why, size_t why_len)
 {
-	struct image_ctx c = {
+	*c = (struct image_ctx){
 		.p = data,
 		.size = size,
 		.lay = lay,
 		.why = why,
 		.why_len = why ? why_len : 0,
 	};
-	if (c.why_len)
+	if (c->why_len)
 		why[0] = '\0';
 	if (lay->load_min > lay->mem)
-		return image_fail(&c, -EINVAL, "layout: load_min 0x%llx above mem 0x%llx",
+		return image_fail(c, -EINVAL, "layout: load_min 0x%llx above mem 0x%llx",
 				  (unsigned long long)lay->load_min, (unsigned long long)lay->mem);
 	if (!size)
-		return image_fail(&c, -EINVAL, "image is empty");
+		return image_fail(c, -EINVAL, "image is empty");
+	return 0;
+}
+
+int guest_image_parse(const void *data, uint64_t size, const struct guest_image_layout *lay,
+		      struct guest_image *out, char *why, size_t why_len)
+{
+	struct image_ctx c;
+	int err = image_start(&c, data, size, lay, why, why_len);
+	if (err)
+		return err;
+	out->multiboot = false;
 	if (size >= 4 && !memcmp(data, ELF_MAGIC, 4))
 		return image_parse_elf(&c, out);
 	return image_parse_flat(&c, out);
+}
+
+/* The address fields' reading of the image (3.1.3), checked so nothing wraps. */
+static int mb_parse_aout(struct image_ctx *c, const struct mb_header *h, struct guest_image *out)
+{
+	uint64_t back = (uint64_t)h->header_addr - h->load_addr, load, mem;
+	if (h->header_addr < h->load_addr || back > h->offset)
+		return image_fail(c, -ENOEXEC,
+				  "Multiboot: load_addr 0x%x is after header_addr 0x%x or before "
+				  "the file's start",
+				  h->load_addr, h->header_addr);
+	uint64_t text = h->offset - back;
+	load = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : c->size - text;
+	if (h->load_end_addr && (h->load_end_addr < h->load_addr || !range_inside(text, load, c->size)))
+		return image_fail(c, -ENOEXEC,
+				  "Multiboot: load_end_addr 0x%x is before load_addr or beyond "
+				  "the file",
+				  h->load_end_addr);
+	mem = h->bss_end_addr ? (uint64_t)h->bss_end_addr - h->load_addr : load;
+	if (h->bss_end_addr && mem < load)
+		return image_fail(c, -ENOEXEC, "Multiboot: bss_end_addr 0x%x is before load_end_addr",
+				  h->bss_end_addr);
+	if (!mem || h->entry_addr < h->load_addr || h->entry_addr - h->load_addr >= mem)
+		return image_fail(c, -ENOEXEC,
+				  "Multiboot: entry_addr 0x%x is not inside the loaded image", h->entry_addr);
+	out->kind = GUEST_IMAGE_MB_AOUT;
+	out->entry = h->entry_addr;
+	out->seg_count = 1;
+	out->seg[0] = (struct guest_image_seg){ .gpa = GPA(h->load_addr), .file_off = text,
+						 .file_size = load, .mem_size = mem,
+						 .flags = GUEST_IMAGE_R | GUEST_IMAGE_W | GUEST_IMAGE_X };
+	return image_check_place(c, "Multiboot image", "load_addr", "size", h->load_addr, mem);
+}
+
+int guest_image_parse_multiboot(const void *data, uint64_t size, const struct mb_header *h,
+				const struct guest_image_layout *lay, struct guest_image *out,
+				char *why, size_t why_len)
+{
+	struct image_ctx c;
+	int err = image_start(&c, data, size, lay, why, why_len);
+	if (err)
+		return err;
+	out->multiboot = true;
+	if (h->flags & MB_HF_AOUT_KLUDGE)
+		return mb_parse_aout(&c, h, out);
+	if (size < 4 || memcmp(data, ELF_MAGIC, 4))
+		return image_fail(&c, -ENOEXEC,
+				  "Multiboot: no address fields (flag 16) and not an ELF file");
+	if (size > ELF_EI_CLASS && c.p[ELF_EI_CLASS] == ELF_CLASS64)
+		return image_fail(&c, -ENOTSUP,
+				  "Multiboot: an ELF64 kernel needs the a.out-kludge address "
+				  "fields (QEMU refuses it too); ship it as ELF32");
+	return image_parse_elf(&c, out);
 }
 
 const char *guest_image_kind_str(enum guest_image_kind kind)
@@ -421,6 +495,8 @@ const char *guest_image_kind_str(enum guest_image_kind kind)
 		return "ELF32";
 	case GUEST_IMAGE_ELF64:
 		return "ELF64";
+	case GUEST_IMAGE_MB_AOUT:
+		return "Multiboot a.out-kludge";
 	}
 	return "?";
 }

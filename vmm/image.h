@@ -9,7 +9,12 @@
 #include <keel/compiler.h>
 #include <keel/types.h>
 
-enum guest_image_kind { GUEST_IMAGE_FLAT, GUEST_IMAGE_ELF32, GUEST_IMAGE_ELF64 };
+enum guest_image_kind {
+	GUEST_IMAGE_FLAT,
+	GUEST_IMAGE_ELF32,
+	GUEST_IMAGE_ELF64,
+	GUEST_IMAGE_MB_AOUT, /* loaded by a Multiboot header's address fields */
+};
 
 /* Segment rights: the ELF p_flags bits (a flat image is all three). */
 #define GUEST_IMAGE_X 1u
@@ -33,6 +38,7 @@ struct guest_image_seg {
 struct guest_image {
 	enum guest_image_kind kind;
 	uint64_t entry; /* guest-physical; inside an X segment */
+	bool multiboot; /* parsed by guest_image_parse_multiboot */
 	unsigned seg_count;
 	struct guest_image_seg seg[GUEST_IMAGE_SEG_MAX]; /* in program header order */
 };
@@ -42,6 +48,7 @@ struct guest_image_layout {
 	uint64_t flat_gpa; /* a flat image is loaded and entered here */
 	uint64_t load_min; /* nothing is loaded below (Keel's page tables and GDT live there) */
 	uint64_t mem;
+	uint64_t hole_lo, hole_hi; /* nothing is loaded in [hole_lo, hole_hi) either */
 };
 
 /*
@@ -65,7 +72,23 @@ int __must_check guest_image_parse(const void *data, uint64_t size,
 				   const struct guest_image_layout *lay, struct guest_image *out,
 				   char *why, size_t why_len);
 
-/* "flat", "ELF32", "ELF64" ("?" for anything else). */
+struct mb_header;
+
+/*
+ * Parses a Multiboot v1 kernel whose header h (mb_header_find) was found in it, as QEMU
+ * -kernel does: with MB_HF_AOUT_KLUDGE in the header's flags, one RWX segment from the
+ * address fields (3.1.3: the file from header offset - (header_addr - load_addr), up to
+ * load_end_addr or the end of the file, zeros up to bss_end_addr; entered at
+ * entry_addr), whatever the file's format; otherwise the file must be an ELF32 and is
+ * parsed as guest_image_parse does (an ELF64 is refused, as QEMU refuses it). Same
+ * placement rules and errors as guest_image_parse; out->multiboot is set.
+ */
+int __must_check guest_image_parse_multiboot(const void *data, uint64_t size,
+					     const struct mb_header *h,
+					     const struct guest_image_layout *lay,
+					     struct guest_image *out, char *why, size_t why_len);
+
+/* "flat", "ELF32", "ELF64", "Multiboot a.out-kludge" ("?" for anything else). */
 const char *guest_image_kind_str(enum guest_image_kind kind);
 
 #endif

@@ -13,6 +13,7 @@
 #include <keel/string.h>
 
 #include "layout.h"
+#include "multiboot.h"
 #include "vmcs.h"
 
 struct desc_ptr {
@@ -149,6 +150,20 @@ static int setup_guest_segments(const struct mode_state *m)
 	return err;
 }
 
+/* A Multiboot kernel's start state on top of 32-bit mode's (Multiboot spec 3.2, as QEMU
+ * gives it): CS 0x08 in a flat GDT of its own, CR0 reading PE|ET, EAX the boot magic,
+ * EBX the info structure. */
+static int vmcs_setup_multiboot(struct vcpu *v)
+{
+	int err = vmwrite(VMCS_GUEST_ES_SEL + 2, GUEST_MB_SEL_CODE); /* CS */
+	err |= vmwrite(VMCS_GUEST_GDTR_BASE, GUEST_MB_GDT);
+	err |= vmwrite(VMCS_GUEST_GDTR_LIMIT, GUEST_MB_GDT_LIMIT);
+	err |= vmwrite(VMCS_CR0_SHADOW, CR0_PE | CR0_ET);
+	v->regs.rax = MB_BOOT_MAGIC;
+	v->regs.rbx = v->guest->mb_info;
+	return err;
+}
+
 static int vmcs_setup(struct vcpu *v)
 {
 	const struct guest *g = v->guest;
@@ -183,6 +198,8 @@ static int vmcs_setup(struct vcpu *v)
 	v->regs.rdi = g->arg;
 	v->regs.rsi = v->index;
 	v->regs.rdx = g->vcpu_count;
+	if (g->multiboot)
+		err |= vmcs_setup_multiboot(v);
 	return err ? -EIO : 0;
 }
 

@@ -16,12 +16,14 @@
 #include "dev/platform.h"
 #include "guest_mem.h"
 #include "layout.h"
+#include "mb_load.h"
+#include "multiboot.h"
 #include "report.h"
 #include "sched.h"
 
 CMDLINE_OPT(guest, "guest", CMDLINE_STR, 0, 0,
 	    "NAME,image=MODULE[,mem=4M][,vcpus=1][,mode=long|32|real][,arg=N][,limit=MS]"
-	    "[,populate=demand|eager]: run a guest (may repeat)");
+	    "[,populate=demand|eager][,cmdline=TEXT][,module=M]...: run a guest (may repeat)");
 
 static struct guest *guests[GUEST_MAX];
 static unsigned guest_count;
@@ -48,14 +50,6 @@ static void refuse(const char *name, const char *why, bool skip)
 	r->skip = skip;
 }
 
-static const struct boot_module *find_module(const char *name)
-{
-	for (unsigned i = 0; i < boot_info.mod_count; i++)
-		if (!strcmp(boot_info.mods[i].name, name))
-			return &boot_info.mods[i];
-	return NULL;
-}
-
 static bool name_taken(const char *name)
 {
 	for (unsigned k = 0; k < guest_count; k++)
@@ -67,10 +61,9 @@ static bool name_taken(const char *name)
 /* Chooses the mode: the ELF class decides, mode= must agree; flat images default to
  * long mode. Real and 32-bit mode need unrestricted guest (CR0.PE/PG = 0): -ENODEV when
  * this CPU lacks it (the guest is fine; it is skipped, not failed). */
-static int pick_mode(const struct guest_desc *d, const struct guest_image *img,
-		     enum guest_mode *mode, char *why, size_t why_len)
+static int pick_mode(int m, const struct guest_image *img, enum guest_mode *mode, char *why,
+		     size_t why_len)
 {
-	int m = d->mode;
 	if (img->kind == GUEST_IMAGE_ELF64 || img->kind == GUEST_IMAGE_ELF32) {
 		int want = img->kind == GUEST_IMAGE_ELF64 ? GUEST_MODE_LONG : GUEST_MODE_32;
 		if (m >= 0 && m != want) {
@@ -93,16 +86,50 @@ static int pick_mode(const struct guest_desc *d, const struct guest_image *img,
 	return 0;
 }
 
+/*
+ * A Multiboot kernel (a header in its first 8 KiB) is loaded as QEMU -kernel loads it,
+ * anywhere in RAM from GUEST_MB_LOAD_MIN but the low page Keel writes and the PC hole
+ * below 1 MiB, and starts in 32-bit mode (mode= may only say so).
+ */
+static int parse_multiboot(const struct guest_desc *d, const struct mb_header *h,
+			   const uint8_t *data, uint64_t size, struct guest_image *img,
+			   enum guest_mode *mode, char *why, size_t why_len)
+{
+	const struct guest_image_layout lay = { .load_min = GUEST_MB_LOAD_MIN,
+						.mem = d->mem,
+						.hole_lo = GUEST_MB_LOW,
+						.hole_hi = GUEST_MB_HOLE_END };
+	int err = guest_image_parse_multiboot(data, size, h, &lay, img, why, why_len);
+	if (err)
+		return err;
+	if (d->mode >= 0 && d->mode != GUEST_MODE_32) {
+		snprintf(why, why_len, "mode=%s: a Multiboot kernel starts in 32-bit mode",
+			 guest_mode_str((enum guest_mode)d->mode));
+		return -EINVAL;
+	}
+	return pick_mode(GUEST_MODE_32, img, mode, why, why_len);
+}
+
 /* Finds and parses d's image; decides the mode. *data: the module's bytes. */
 static int parse_image(const struct guest_desc *d, struct guest_image *img, enum guest_mode *mode,
 		       const uint8_t **data, char *why, size_t why_len)
 {
-	const struct boot_module *m = find_module(d->image);
+	const struct boot_module *m = guest_module_find(d->image);
 	if (!m) {
 		snprintf(why, why_len, "no Multiboot module named '%s'", d->image);
 		return -ENOENT;
 	}
 	*data = pa_to_kva(m->start);
+	struct mb_header h;
+	if (mb_header_find(*data, m->end.v - m->start.v, &h))
+		return parse_multiboot(d, &h, *data, m->end.v - m->start.v, img, mode, why,
+				       why_len);
+	if (d->has_cmdline || d->mod_count) {
+		snprintf(why, why_len, "cmdline= and module= need a Multiboot kernel (image "
+				       "'%s' has no Multiboot header)",
+			 d->image);
+		return -EINVAL;
+	}
 	/* A flat image's mode is known before parsing only from mode=. */
 	bool real = d->mode == GUEST_MODE_REAL;
 	uint64_t flat_gpa = real ? GUEST_REAL_LOAD : GUEST_LOAD;
@@ -117,13 +144,15 @@ static int parse_image(const struct guest_desc *d, struct guest_image *img, enum
 		snprintf(why, why_len, "mode=real takes flat images only");
 		return -EINVAL;
 	}
-	return pick_mode(d, img, mode, why, why_len);
+	return pick_mode(d->mode, img, mode, why, why_len);
 }
 
-/* Devices, RAM, Keel's tables, the image, and eager population if asked. */
+/* Devices, RAM, Keel's tables, the image, a Multiboot handoff, and eager population if
+ * asked. */
 static int build_guest(struct guest *g, const struct guest_desc *d, const struct guest_image *img,
-		       const uint8_t *data)
+		       const uint8_t *data, char *why, size_t why_len)
 {
+	snprintf(why, why_len, "could not build the guest (devices, memory or image)");
 	int err = vdev_platform_keel(g);
 	if (err)
 		return err;
@@ -133,6 +162,8 @@ static int build_guest(struct guest *g, const struct guest_desc *d, const struct
 	err = guest_mem_build_tables(g);
 	if (!err)
 		err = guest_mem_load_image(g, img, data);
+	if (!err && g->multiboot)
+		err = guest_mb_load(g, d, img, why, why_len);
 	if (!err && d->eager)
 		err = guest_mem_populate(g);
 	if (!err)
@@ -161,11 +192,10 @@ static int guest_create(const struct guest_desc *d, struct guest **out, char *wh
 	g->mode = mode;
 	g->entry = img.entry;
 	g->image_kind = img.kind;
-	err = build_guest(g, d, &img, data);
+	g->multiboot = img.multiboot;
+	err = build_guest(g, d, &img, data, why, why_len);
 	if (err) {
 		kfree(g);
-		snprintf(why, why_len,
-			 "could not build the guest (devices, memory or image: error %d)", err);
 		return err;
 	}
 	*out = g;
@@ -202,9 +232,10 @@ static void start_guest(unsigned n, char *desc)
 		return;
 	}
 	guests[guest_count++] = g;
-	printk("vmm: guest %s: %llu KiB RAM, %s image '%s', %u vCPU(s), %s mode at 0x%llx%s\n",
-	       g->name, (unsigned long long)(g->mem >> 10), guest_image_kind_str(g->image_kind),
-	       d.image, g->vcpu_count, report_mode_word(g->mode), (unsigned long long)g->entry,
+	printk("vmm: guest %s: %llu KiB RAM, %s%s image '%s', %u vCPU(s), %s mode at 0x%llx%s\n",
+	       g->name, (unsigned long long)(g->mem >> 10), g->multiboot ? "Multiboot " : "",
+	       guest_image_kind_str(g->image_kind), d.image, g->vcpu_count,
+	       report_mode_word(g->mode), (unsigned long long)g->entry,
 	       d.eager ? ", RAM populated" : "");
 	sched_add_guest(g);
 }
@@ -237,7 +268,7 @@ static bool verdicts(void)
  * guest failed or could not start (also when none can run: no usable VMX). */
 bool vmm_run_guests(void)
 {
-	char desc[256];
+	static char desc[1024]; /* descriptions are read one at a time, on the BSP */
 	if (!cmdline_get_nth("guest", 0, desc, sizeof(desc)))
 		return true;
 	if (!vmx_caps.usable) {

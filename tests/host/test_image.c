@@ -511,9 +511,9 @@ static bool flat_placement_checked(void)
 	l.flat_gpa = 0xff000;
 	T_ASSERT(parse(bytes, 0x10, &l, &img, why, sizeof(why)) == -ERANGE);
 	T_ASSERT(strstr(why, "below"));
-	l = (struct guest_image_layout){ UINT64_MAX - 2, 0, UINT64_MAX };
+	l = (struct guest_image_layout){ UINT64_MAX - 2, 0, UINT64_MAX, 0, 0 };
 	T_ASSERT(parse(bytes, 0x10, &l, &img, why, sizeof(why)) == -ERANGE); /* would wrap */
-	l = (struct guest_image_layout){ 0x100000, 0x200000, 0x100000 };
+	l = (struct guest_image_layout){ 0x100000, 0x200000, 0x100000, 0, 0 };
 	T_ASSERT(parse(bytes, 0x10, &l, &img, why, sizeof(why)) == -EINVAL);
 	T_ASSERT(strstr(why, "load_min"));
 	return true;
@@ -555,7 +555,7 @@ static bool real_elf_parses(const char *path, enum guest_image_kind kind)
 {
 	static const uint8_t start[] = { 0xb8, 0xcd, 0xab, 0x34, 0x12, 0xf4 };
 	static uint8_t buf[1 << 16];
-	struct guest_image_layout l = { 0, LOAD_MIN, MiB(16) };
+	struct guest_image_layout l = { 0, LOAD_MIN, MiB(16), 0, 0 };
 	struct guest_image img;
 	char why[256];
 	bool has_bss = false;
