@@ -4,6 +4,7 @@
  */
 #include <keel/errno.h>
 #include <keel/heap.h>
+#include <keel/printk.h>
 
 #include "dev.h"
 
@@ -17,7 +18,8 @@ void vdev_bus_destroy(struct vdev_bus *bus)
 	if (!bus)
 		return;
 	for (unsigned i = 0; i < bus->count; i++)
-		kfree(bus->range[i].state);
+		if (!bus->range[i].shared)
+			kfree(bus->range[i].state);
 	kfree(bus);
 }
 
@@ -26,8 +28,8 @@ static bool ranges_overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_le
 	return a < b + b_len && b < a + a_len;
 }
 
-int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
-		  const struct vdev_ops *ops, void *state)
+static int vdev_add(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+		    const struct vdev_ops *ops, void *state, bool shared)
 {
 	int err = 0;
 	if (!len || base + len < base || (space == VDEV_PIO && base + len > 0x10000))
@@ -40,11 +42,53 @@ int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, ui
 	if (!err && bus->count == VDEV_RANGE_MAX)
 		err = -ENOSPC;
 	if (err) {
-		kfree(state);
+		if (!shared)
+			kfree(state);
 		return err;
 	}
-	bus->range[bus->count++] = (struct vdev_range){ space, base, len, ops, state };
+	bus->range[bus->count++] = (struct vdev_range){ space, base, len, ops, state, shared };
 	return 0;
+}
+
+int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+		  const struct vdev_ops *ops, void *state)
+{
+	return vdev_add(bus, space, base, len, ops, state, false);
+}
+
+int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base,
+			 uint64_t len, const struct vdev_ops *ops, void *state)
+{
+	return vdev_add(bus, space, base, len, ops, state, true);
+}
+
+void vdev_note_unclaimed(struct vdev_bus *bus, unsigned port)
+{
+	struct vdev_unclaimed *u = &bus->unclaimed;
+	for (unsigned i = 0; i < VDEV_UNCLAIMED_MAX; i++) {
+		uint32_t seen = __atomic_load_n(&u->port[i], __ATOMIC_RELAXED), mine = port + 1;
+		if (!seen && __atomic_compare_exchange_n(&u->port[i], &seen, mine, false,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			seen = mine;
+		if (seen == mine) {
+			__atomic_fetch_add(&u->count[i], 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	__atomic_fetch_add(&u->other, 1, __ATOMIC_RELAXED);
+}
+
+void vdev_unclaimed_str(const struct vdev_bus *bus, char *buf, size_t len)
+{
+	const struct vdev_unclaimed *u = &bus->unclaimed;
+	int n = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < VDEV_UNCLAIMED_MAX && u->port[i] && n < (int)len - 32; i++)
+		n += snprintf(buf + n, len - (size_t)n, "%s0x%x=%llu", n ? ", " : "",
+			      u->port[i] - 1, (unsigned long long)u->count[i]);
+	if (u->other && n < (int)len - 32)
+		snprintf(buf + n, len - (size_t)n, "%sother=%llu", n ? ", " : "",
+			 (unsigned long long)u->other);
 }
 
 const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space space, uint64_t addr)

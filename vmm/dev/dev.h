@@ -35,14 +35,25 @@ struct vdev_range {
 	uint64_t base, len;
 	const struct vdev_ops *ops;
 	void *state; /* the device's, kmalloc'd or NULL; freed with the bus */
+	bool shared; /* state belongs to another range of the same device */
 };
 
-#define VDEV_RANGE_MAX 16
+#define VDEV_RANGE_MAX 32
+#define VDEV_UNCLAIMED_MAX 8
 
-/* [c] filled while the guest is built, read-only once it runs. */
+/* Accesses to ports no device claims, by port (the first VDEV_UNCLAIMED_MAX ports
+ * seen; later ones only in other). [a] */
+struct vdev_unclaimed {
+	uint32_t port[VDEV_UNCLAIMED_MAX]; /* port + 1; 0: free slot */
+	uint64_t count[VDEV_UNCLAIMED_MAX];
+	uint64_t other;
+};
+
+/* [c] filled while the guest is built, read-only once it runs; unclaimed [a]. */
 struct vdev_bus {
 	unsigned count;
 	struct vdev_range range[VDEV_RANGE_MAX];
+	struct vdev_unclaimed unclaimed;
 };
 
 /* An empty bus, or NULL (out of memory). */
@@ -57,6 +68,10 @@ void vdev_bus_destroy(struct vdev_bus *bus);
  */
 int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
 		  const struct vdev_ops *ops, void *state) __must_check;
+/* vdev_register for a second range of a device whose state an earlier range owns. */
+int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base,
+			 uint64_t len, const struct vdev_ops *ops, void *state) __must_check;
+
 /* The range whose device claims addr, or NULL. */
 const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space space,
 				   uint64_t addr);
@@ -68,6 +83,11 @@ const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space s
  */
 bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned size, bool write,
 		 uint64_t *val, enum exit_action *action);
+
+/* Counts an access to a port no device claims (exit statistics). Any CPU. */
+void vdev_note_unclaimed(struct vdev_bus *bus, unsigned port);
+/* "0x60=3, 0x2f8=1, other=2" into buf (empty if none). */
+void vdev_unclaimed_str(const struct vdev_bus *bus, char *buf, size_t len);
 
 /* All ones of size bytes (1, 2, 4 or 8). */
 uint64_t vdev_size_mask(unsigned size);

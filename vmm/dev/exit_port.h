@@ -1,4 +1,5 @@
-/* The exit port (exit_port.c): registers it on bus. 0 or vdev_register's error. */
+/* The ports that end a guest (exit_port.c): exit port, reset, power off. 0 or
+ * vdev_register's error. */
 #ifndef VMM_DEV_EXIT_PORT_H
 #define VMM_DEV_EXIT_PORT_H
 

@@ -2,18 +2,44 @@
 #include <keel/errno.h>
 
 #include "exit_port.h"
+#include "fw_cfg.h"
+#include "pci.h"
+#include "pic.h"
+#include "pit.h"
 #include "platform.h"
+#include "port80.h"
+#include "rtc.h"
 #include "uart.h"
+
+/* Each attach registers its ranges on bus (g for devices that read its size). */
+static int attach_all(struct guest *g, struct vdev_bus *bus)
+{
+	int err = uart_attach(bus);
+	if (!err)
+		err = exit_port_attach(bus);
+	if (!err)
+		err = fw_cfg_attach(g, bus);
+	if (!err)
+		err = vpic_attach(g, bus);
+	if (!err)
+		err = vpit_attach(bus);
+	if (!err)
+		err = vrtc_attach(g, bus);
+	if (!err)
+		err = vpci_attach(bus);
+	if (!err)
+		err = port80_attach(bus);
+	return err;
+}
 
 int vdev_platform_keel(struct guest *g)
 {
 	struct vdev_bus *bus = vdev_bus_create();
 	if (!bus)
 		return -ENOMEM;
-	int err = uart_attach(bus);
-	if (!err)
-		err = exit_port_attach(bus);
+	int err = attach_all(g, bus);
 	if (err) {
+		g->pic = NULL;
 		vdev_bus_destroy(bus);
 		return err;
 	}
