@@ -56,23 +56,9 @@ run_dir=$(sed -n 's/^.*run directory //p' "$tmp/err" | head -n 1)
 [ -f "$log" ] || : >"$log"
 sed -i 's/\r$//' "$log"
 
-n=0
-failed=0
-junit="$tmp/cases.xml"
-: >"$junit"
-xml() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g'; }
-pass() {
-	n=$((n + 1))
-	echo "ok $n - $label: $1"
-	printf '  <testcase classname="keel.%s" name="%s"/>\n' "$label" "$(printf '%s' "$1" | xml)" >>"$junit"
-}
-fail() {
-	n=$((n + 1))
-	echo "not ok $n - $label: $1${2:+ # $2}"
-	failed=$((failed + 1))
-	printf '  <testcase classname="keel.%s" name="%s"><failure message="%s"/></testcase>\n' \
-		"$label" "$(printf '%s' "$1" | xml)" "$(printf '%s' "${2:-failed}" | xml)" >>"$junit"
-}
+tap_begin "$label" "$tmp"
+pass() { tap_result ok "$1"; }
+fail() { tap_result fail "$1" "${2:-failed}"; }
 check() { # check "what" "fixed string expected in the serial log"
 	if grep -qF -- "$2" "$log"; then pass "$1"; else fail "$1" "missing line: $2"; fi
 }
@@ -173,18 +159,10 @@ if [ -z "$only" ]; then
 		echo "# run directory: $frun_dir"
 	fi
 fi
-if [ "$failed" != 0 ]; then
+if [ "$KEEL_TAP_FAILED" != 0 ]; then
 	echo "# run directory: $run_dir"
 	tail -n 40 "$log" | sed 's/^/#   /'
 else
 	end_run_dir "$run_dir" 1
 fi
-mkdir -p "$KEEL_ROOT/build/test-results"
-{
-	echo '<?xml version="1.0" encoding="UTF-8"?>'
-	printf '<testsuite name="%s" tests="%d" failures="%d" time="%d">\n' "$label" "$n" "$failed" "$secs"
-	cat "$junit"
-	echo '</testsuite>'
-} >"$KEEL_ROOT/build/test-results/$label.xml"
-echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
-[ "$failed" = 0 ]
+tap_end "$secs"
