@@ -46,15 +46,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-guests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 log="$tmp/serial.log"
 start=$(date +%s)
-set +e
-"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$log" \
-	--modules "$KEEL_GUEST_MODULES" --cmdline "$KEEL_GUEST_CMDLINE" 2>"$tmp/err"
-rc=$?
-set -e
+bochs_judged "$log" "$tmp/err" --cpus "$cpus" --timeout "$timeout_s" \
+	--modules "$KEEL_GUEST_MODULES" --cmdline "$KEEL_GUEST_CMDLINE"
+rc=$KEEL_RUN_RC
 secs=$(($(date +%s) - start))
-run_dir=$(sed -n 's/^.*run directory //p' "$tmp/err" | head -n 1)
-[ -f "$log" ] || : >"$log"
-sed -i 's/\r$//' "$log"
+run_dir=$KEEL_RUN_DIR
 
 tap_begin "$label" "$tmp"
 pass() { tap_result ok "$1"; }
@@ -100,12 +96,10 @@ echo "# $label: Bochs run of the guests took ${secs}s wall"
 # failing the run (a guest was asked for and none could run).
 if [ "$penryn" = 1 ]; then
 	plog="$tmp/penryn.log"
-	prc=0
-	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus 1 --timeout "$timeout_s" --log "$plog" \
+	bochs_judged "$plog" "$tmp/perr" --cpus 1 --timeout "$timeout_s" \
 		--model core2_penryn_t9600 --modules "$gdir/hello.bin:hello" \
-		--cmdline "guest=hello,image=hello,mem=4M" 2>"$tmp/perr" || prc=$?
-	prun_dir=$(sed -n 's/^.*run directory //p' "$tmp/perr" | head -n 1)
-	sed -i 's/\r$//' "$plog" 2>/dev/null || : >"$plog"
+		--cmdline "guest=hello,image=hello,mem=4M"
+	prc=$KEEL_RUN_RC prun_dir=$KEEL_RUN_DIR
 	if [ "$prc" = "$KEEL_BOCHS_RC_FAIL" ] && grep -qF "vmx: EPT NO" "$plog" &&
 		grep -qF "vmx: no guest can run: secondary processor-based (EPT) controls" "$plog" &&
 		grep -qF "modprobe kvm_intel nested=1" "$plog" && grep -qF "KEEL-DONE" "$plog" &&
@@ -128,15 +122,13 @@ if [ -z "$only" ]; then
 	# contradicts mode=.
 	head -c 80 "$gdir/hello64.elf" >"$tmp/cut.elf"
 	flog="$tmp/fail.log"
-	frc=0
 	fcmd="guest=good,image=hello64 guest=missing,image=nosuch guest=cut,image=cut"
 	fcmd+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello64,colour=red"
 	fcmd+=" guest=tapfail,image=tapfail guest=status,image=hello64,expect=exit:3"
-	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$flog" \
+	bochs_judged "$flog" "$tmp/ferr" --cpus "$cpus" --timeout "$timeout_s" \
 		--modules "$gdir/hello64.elf:hello64,$gdir/tapfail.bin:tapfail,$tmp/cut.elf:cut" \
-		--cmdline "$fcmd" 2>"$tmp/ferr" || frc=$?
-	frun_dir=$(sed -n 's/^.*run directory //p' "$tmp/ferr" | head -n 1)
-	sed -i 's/\r$//' "$flog" 2>/dev/null || : >"$flog"
+		--cmdline "$fcmd"
+	frc=$KEEL_RUN_RC frun_dir=$KEEL_RUN_DIR
 	fcheck() { # fcheck "what" "fixed string expected in the failing run's log"
 		if grep -qF -- "$2" "$flog"; then pass "$1"; else fail "$1" "missing line: $2"; fi
 	}

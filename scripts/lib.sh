@@ -217,3 +217,17 @@ tap_end() {
 	echo "# layer $label: $((n - f - s)) passed, $f failed, $s skipped"
 	[ "$f" = 0 ]
 }
+
+# bochs_judged LOG ERR ARGS...: run-bochs.sh --quiet --keep ARGS for a caller that judges
+# the run itself: the serial log in LOG (CRs removed), stderr in ERR; sets KEEL_RUN_RC
+# (run-bochs.sh's exit status) and KEEL_RUN_DIR (its run directory, for end_run_dir).
+# shellcheck disable=SC2034
+bochs_judged() {
+	local log=$1 err=$2
+	shift 2
+	KEEL_RUN_RC=0
+	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --log "$log" "$@" 2>"$err" || KEEL_RUN_RC=$?
+	KEEL_RUN_DIR=$(sed -n 's/^.*run directory //p' "$err" | head -n 1)
+	[ -f "$log" ] || : >"$log"
+	sed -i 's/\r$//' "$log"
+}

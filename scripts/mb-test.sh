@@ -92,15 +92,10 @@ for i in "${!names[@]}"; do
 done
 log="$tmp/keel.log"
 start=$(date +%s)
-set +e
-"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --mem 512 --timeout "$timeout_s" \
-	--log "$log" --modules "$modules" --cmdline "$cmdline" 2>"$tmp/err"
-brc=$?
-set -e
+bochs_judged "$log" "$tmp/err" --cpus "$cpus" --mem 512 --timeout "$timeout_s" \
+	--modules "$modules" --cmdline "$cmdline"
 secs=$(($(date +%s) - start))
-run_dir=$(sed -n 's/^.*run directory //p' "$tmp/err" | head -n 1)
-[ -f "$log" ] || : >"$log"
-sed -i 's/\r$//' "$log"
+run_dir=$KEEL_RUN_DIR
 
 tap_begin "$label" "$tmp"
 result() { tap_result "$@"; }
@@ -144,7 +139,7 @@ done
 echo "# kernel       QEMU TCG ($QEMU_CPU)        Keel under Bochs ($cpus CPUs, ${secs}s)"
 printf '%s\n' "${table[@]}"
 if grep -q "KEEL-DONE" "$log"; then result ok "Keel ends normally after the kernels"
-else result fail "Keel ends normally after the kernels" "no KEEL-DONE (bochs exit $brc)"; fi
+else result fail "Keel ends normally after the kernels" "no KEEL-DONE (bochs exit $KEEL_RUN_RC)"; fi
 
 if [ "$KEEL_TAP_FAILED" != 0 ]; then
 	echo "# run directory: $run_dir"
