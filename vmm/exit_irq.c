@@ -5,6 +5,7 @@
  * injecting the vCPU's pending interrupt (from its virtual timer, dev/timer.c).
  * Event injection: SDM Vol 3C 25.8.3, 26.6; interruptibility: 25.4.2 table 25-3.
  */
+#include "dev/pic.h"
 #include "dev/timer.h"
 #include "exit_handlers.h"
 #include "vcpu.h"
@@ -83,6 +84,7 @@ void vcpu_redeliver(struct vcpu *v)
 void vcpu_deliver_irq(struct vcpu *v, uint64_t now)
 {
 	vtimer_poll(v, now);
+	vpic_poll(v);
 	if (v->irq_pending < 0)
 		return;
 	/* Deliverable now: no event already going in at this entry (an exception from

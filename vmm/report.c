@@ -8,6 +8,7 @@
 #include <keel/time.h>
 
 #include "dev/console.h"
+#include "dev/dev.h"
 #include "report.h"
 
 static const char *const mode_words[] = { "long", "32-bit", "real" };
@@ -108,6 +109,11 @@ static void summary_row(const struct guest *g)
 	       cpus, (unsigned long long)g->space.fault_count, (unsigned long long)total, stats);
 	if (g->state != GUEST_EXITED)
 		printk("  %-12s reason: %s\n", g->name, g->reason);
+	if (!g->devices)
+		return;
+	vdev_unclaimed_str(g->devices, stats, sizeof(stats));
+	if (stats[0])
+		printk("  %-12s I/O to ports no device claims: %s\n", g->name, stats);
 }
 
 void report_summary(struct guest *const *guests, unsigned count)
