@@ -42,9 +42,9 @@ struct guest_desc {
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
 	struct guest_expect expect;
-	bool has_cmdline;		/* cmdline= given (Multiboot images only) */
-	char cmdline[GUEST_CMDLINE_MAX]; /* unescaped */
-	unsigned mod_count;		/* module= values, in order */
+	bool has_cmdline;			       /* cmdline= given (Multiboot images only) */
+	char cmdline[GUEST_CMDLINE_MAX];	       /* unescaped */
+	unsigned mod_count;			       /* module= values, in order */
 	char mod[GUEST_MOD_MAX][GUEST_MOD_STRING_MAX]; /* unescaped: "MODULE args" */
 };
 

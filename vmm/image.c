@@ -444,24 +444,30 @@ static int mb_parse_aout(struct image_ctx *c, const struct mb_header *h, struct 
 				  h->load_addr, h->header_addr);
 	uint64_t text = h->offset - back;
 	load = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : c->size - text;
-	if (h->load_end_addr && (h->load_end_addr < h->load_addr || !range_inside(text, load, c->size)))
+	if (h->load_end_addr &&
+	    (h->load_end_addr < h->load_addr || !range_inside(text, load, c->size)))
 		return image_fail(c, -ENOEXEC,
 				  "Multiboot: load_end_addr 0x%x is before load_addr or beyond "
 				  "the file",
 				  h->load_end_addr);
 	mem = h->bss_end_addr ? (uint64_t)h->bss_end_addr - h->load_addr : load;
 	if (h->bss_end_addr && mem < load)
-		return image_fail(c, -ENOEXEC, "Multiboot: bss_end_addr 0x%x is before load_end_addr",
+		return image_fail(c, -ENOEXEC,
+				  "Multiboot: bss_end_addr 0x%x is before load_end_addr",
 				  h->bss_end_addr);
 	if (!mem || h->entry_addr < h->load_addr || h->entry_addr - h->load_addr >= mem)
 		return image_fail(c, -ENOEXEC,
-				  "Multiboot: entry_addr 0x%x is not inside the loaded image", h->entry_addr);
+				  "Multiboot: entry_addr 0x%x is not inside the loaded image",
+				  h->entry_addr);
 	out->kind = GUEST_IMAGE_MB_AOUT;
 	out->entry = h->entry_addr;
 	out->seg_count = 1;
-	out->seg[0] = (struct guest_image_seg){ .gpa = GPA(h->load_addr), .file_off = text,
-						 .file_size = load, .mem_size = mem,
-						 .flags = GUEST_IMAGE_R | GUEST_IMAGE_W | GUEST_IMAGE_X };
+	out->seg[0] =
+	    (struct guest_image_seg){ .gpa = GPA(h->load_addr),
+				      .file_off = text,
+				      .file_size = load,
+				      .mem_size = mem,
+				      .flags = GUEST_IMAGE_R | GUEST_IMAGE_W | GUEST_IMAGE_X };
 	return image_check_place(c, "Multiboot image", "load_addr", "size", h->load_addr, mem);
 }
 

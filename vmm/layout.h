@@ -32,10 +32,10 @@
 #define GUEST_STACK_SIZE 0x10000ull    /* per vCPU, long and 32-bit: below the top of RAM */
 #define GUEST_REAL_STACK_SIZE 0x400ull /* per vCPU, real mode: below 0x7C00 */
 
-#define GUEST_MB_LOAD_MIN 0x500ull   /* Multiboot images: above the real-mode IVT/BDA */
-#define GUEST_MB_LOW 0x9000ull	     /* memory map (QEMU's ADDR_E820_MAP) */
-#define GUEST_MB_INFO 0x9500ull	     /* info structure (QEMU's ADDR_MBI) */
-#define GUEST_MB_GDT 0x9600ull	     /* null, 0x08 code32, 0x10 data */
+#define GUEST_MB_LOAD_MIN 0x500ull /* Multiboot images: above the real-mode IVT/BDA */
+#define GUEST_MB_LOW 0x9000ull	   /* memory map (QEMU's ADDR_E820_MAP) */
+#define GUEST_MB_INFO 0x9500ull	   /* info structure (QEMU's ADDR_MBI) */
+#define GUEST_MB_GDT 0x9600ull	   /* null, 0x08 code32, 0x10 data */
 #define GUEST_MB_GDT_LIMIT (3 * 8 - 1)
 #define GUEST_MB_SEL_CODE 0x08
 #define GUEST_MB_HOLE_END 0x100000ull /* no image byte in [GUEST_MB_LOW, this) */

@@ -84,8 +84,7 @@ int guest_mb_load(struct guest *g, const struct guest_desc *d, const struct gues
 		return err;
 	err = write_handoff(g, &b, &p, mods);
 	if (err) {
-		snprintf(why, why_len, "could not write the Multiboot information (error %d)",
-			 err);
+		snprintf(why, why_len, "could not write the Multiboot information (error %d)", err);
 		return err;
 	}
 	g->mb_info = p.info_gpa;

@@ -12,13 +12,13 @@
 #include <keel/compiler.h>
 #include <keel/types.h>
 
-#define MB_HEADER_MAGIC 0x1BADB002u /* 3.1.2: in the header */
-#define MB_BOOT_MAGIC 0x2BADB002u   /* 3.2: in EAX at entry */
-#define MB_HEADER_SEARCH 8192u	    /* 3.1.1: the header lies in the first 8 KiB */
-#define MB_HEADER_SIZE 48u	    /* magic .. depth: 12 words */
-#define MB_HF_PAGE_ALIGN (1u << 0)  /* 3.1.2: modules page-aligned */
-#define MB_HF_MEMINFO (1u << 1)	    /* mem_* fields wanted */
-#define MB_HF_VIDEO (1u << 2)	    /* a video mode wanted (not given, as by QEMU) */
+#define MB_HEADER_MAGIC 0x1BADB002u  /* 3.1.2: in the header */
+#define MB_BOOT_MAGIC 0x2BADB002u    /* 3.2: in EAX at entry */
+#define MB_HEADER_SEARCH 8192u	     /* 3.1.1: the header lies in the first 8 KiB */
+#define MB_HEADER_SIZE 48u	     /* magic .. depth: 12 words */
+#define MB_HF_PAGE_ALIGN (1u << 0)   /* 3.1.2: modules page-aligned */
+#define MB_HF_MEMINFO (1u << 1)	     /* mem_* fields wanted */
+#define MB_HF_VIDEO (1u << 2)	     /* a video mode wanted (not given, as by QEMU) */
 #define MB_HF_AOUT_KLUDGE (1u << 16) /* the address fields say where to load */
 
 /* Info flags (3.3) Keel sets: the ones QEMU sets (0x24f). */
@@ -28,9 +28,8 @@
 #define MB_IF_MODS (1u << 3)
 #define MB_IF_MMAP (1u << 6)
 #define MB_IF_LOADER_NAME (1u << 9)
-#define MB_INFO_FLAGS                                                                  \
-	(MB_IF_MEMORY | MB_IF_BOOTDEV | MB_IF_CMDLINE | MB_IF_MODS | MB_IF_MMAP | \
-	 MB_IF_LOADER_NAME)
+#define MB_INFO_FLAGS \
+	(MB_IF_MEMORY | MB_IF_BOOTDEV | MB_IF_CMDLINE | MB_IF_MODS | MB_IF_MMAP | MB_IF_LOADER_NAME)
 #define MB_BOOT_DEVICE 0x8000FFFFu /* "first BIOS disk, no partition", as QEMU says */
 #define MB_INFO_SIZE 88u	   /* 3.3: up to vbe_interface_len (no framebuffer) */
 #define MB_MMAP_ENTRY 24u	   /* size field (20) + base, length, type */

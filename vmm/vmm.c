@@ -125,8 +125,9 @@ static int parse_image(const struct guest_desc *d, struct guest_image *img, enum
 		return parse_multiboot(d, &h, *data, m->end.v - m->start.v, img, mode, why,
 				       why_len);
 	if (d->has_cmdline || d->mod_count) {
-		snprintf(why, why_len, "cmdline= and module= need a Multiboot kernel (image "
-				       "'%s' has no Multiboot header)",
+		snprintf(why, why_len,
+			 "cmdline= and module= need a Multiboot kernel (image "
+			 "'%s' has no Multiboot header)",
 			 d->image);
 		return -EINVAL;
 	}

@@ -91,7 +91,8 @@ static void check_modules(const struct mb_info *info, int want)
 		printf("# module %u: [0x%x, 0x%x) '%s'\n", (unsigned)i, (unsigned)mod[i].start,
 		       (unsigned)mod[i].end, s);
 	}
-	tap_ok(want < 0 || info->mods_count == (uint32_t)want, "module count as the command line says");
+	tap_ok(want < 0 || info->mods_count == (uint32_t)want,
+	       "module count as the command line says");
 	tap_ok(order, "modules page-aligned, after the kernel, in order");
 	tap_ok(strings, "each module has its string");
 	tap_ok(elf, "modules marked 'elf' hold an ELF file");

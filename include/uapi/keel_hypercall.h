@@ -32,7 +32,7 @@
 #define KEEL_CPUID_LEAF 0x40000000
 /* the emulated 16550 UART (transmit only) */
 #define KEEL_GUEST_UART 0x3F8
-/* out: the guest ends with the written value as status */
+/* out of v (4 ports): the guest ends with status 2v + 1, as QEMU isa-debug-exit */
 #define KEEL_GUEST_EXIT_PORT 0xF4
 /* basic exit reasons counted by exit_stats */
 #define KEEL_EXIT_REASONS 70

@@ -50,6 +50,9 @@
  *     runq_lock() (a struct runq_locked handle): the run and sleep queues. Interrupts
  *     off. Taken alone; never nested with 4 (it reads a guest's end state with an
  *     atomic load). Inside: nothing.
+ * 5a. Emulated-device locks (vmm/dev/: struct vpic.lock, struct vpit.lock), one per
+ *     device's state. Interrupts off. Taken alone: a device drops its lock before it
+ *     calls anything that locks (another device, the guest lock). Inside: only 8.
  *  6. struct heap_class.lock (kernel/heap.c), one per size class: its partial slabs.
  *     Interrupts off. Never two at once; dropped before calling the frame allocator.
  *     Inside: nothing.

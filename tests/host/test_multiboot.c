@@ -61,7 +61,7 @@ static bool header_found_aligned_in_first_8k_with_checksum(void)
 	put_header(img, 8192 - 48, 0, NULL); /* the last place it may be */
 	T_ASSERT(mb_header_find(img, sizeof(img), &h) && h.offset == 8192 - 48);
 	T_ASSERT(!mb_header_find(img, 8192 - 4, &h)); /* cut short by the file's end */
-	put_header(img, 102, 3, NULL); /* unaligned: not found; the later one is */
+	put_header(img, 102, 3, NULL);		      /* unaligned: not found; the later one is */
 	T_ASSERT(mb_header_find(img, sizeof(img), &h) && h.offset == 8192 - 48);
 	uint32_t addr[5] = { 0x100010, 0x100000, 0x100800, 0x101000, 0x100020 };
 	put_header(img, 16, MB_HF_AOUT_KLUDGE | 3, addr);
@@ -93,8 +93,8 @@ static int parse_aout(const uint32_t addr[5], struct guest_image *out)
 	uint8_t *copy = malloc(sizeof(img)); /* exactly its size: ASan sees overreads */
 	memcpy(copy, img, sizeof(img));
 	char why[160];
-	int err = guest_image_parse_multiboot(copy, sizeof(img), &h, &mb_lay, out, why,
-					      sizeof(why));
+	int err =
+	    guest_image_parse_multiboot(copy, sizeof(img), &h, &mb_lay, out, why, sizeof(why));
 	if (!fake_quiet)
 		printf("# aout: %d %s\n", err, why);
 	free(copy);
@@ -126,10 +126,10 @@ static bool aout_kludge_bad_fields_rejected(void)
 {
 	struct guest_image out;
 	static const uint32_t bad[][5] = {
-		{ 0x100040, 0x100080, 0, 0, 0x100080 },	      /* load after the header */
-		{ 0x100040, 0x0FF000, 0, 0, 0x100000 },	      /* text before the file */
-		{ 0x100040, 0x100000, 0x0FF000, 0, 0x100000 }, /* load_end before load */
-		{ 0x100040, 0x100000, 0x103000, 0, 0x100000 }, /* load_end beyond the file */
+		{ 0x100040, 0x100080, 0, 0, 0x100080 },		      /* load after the header */
+		{ 0x100040, 0x0FF000, 0, 0, 0x100000 },		      /* text before the file */
+		{ 0x100040, 0x100000, 0x0FF000, 0, 0x100000 },	      /* load_end before load */
+		{ 0x100040, 0x100000, 0x103000, 0, 0x100000 },	      /* load_end beyond the file */
 		{ 0x100040, 0x100000, 0x101000, 0x100800, 0x100000 }, /* bss_end < load_end */
 		{ 0x100040, 0x100000, 0x101000, 0, 0x101000 },	      /* entry past the end */
 		{ 0x100040, 0x100000, 0x101000, 0, 0x0FFFFF },	      /* entry before */
@@ -241,7 +241,8 @@ static bool info_block_says_what_qemu_says(void)
 	     !strcmp((char *)area + (name - p.area_gpa), "keel");
 	for (unsigned i = 0; ok && i < 2; i++) {
 		const uint8_t *m = area + 16 * i;
-		ok = get32(m) == p.mod_gpa[i] && get32(m + 4) == p.mod_gpa[i] + two_mods.mod_size[i] &&
+		ok = get32(m) == p.mod_gpa[i] &&
+		     get32(m + 4) == p.mod_gpa[i] + two_mods.mod_size[i] &&
 		     !strcmp((char *)area + (get32(m + 8) - p.area_gpa), two_mods.mod_string[i]) &&
 		     get32(m + 12) == 0;
 	}
@@ -256,8 +257,8 @@ static bool memory_map_has_the_pc_holes(void)
 		uint64_t base, len;
 		uint32_t type;
 	} want[] = {
-		{ 0, 0x9FC00, 1 },	      { 0x9FC00, 0x400, 2 },	 { 0xF0000, 0x10000, 2 },
-		{ 0x100000, MiB(31), 1 },     { 0xFEC00000, 0x1000, 2 }, { 0xFEE00000, 0x1000, 2 },
+		{ 0, 0x9FC00, 1 },	    { 0x9FC00, 0x400, 2 },     { 0xF0000, 0x10000, 2 },
+		{ 0x100000, MiB(31), 1 },   { 0xFEC00000, 0x1000, 2 }, { 0xFEE00000, 0x1000, 2 },
 		{ 0xFFFC0000, 0x40000, 2 },
 	};
 	struct mb_plan p;

@@ -56,8 +56,8 @@ int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, ui
 	return vdev_add(bus, space, base, len, ops, state, false);
 }
 
-int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base,
-			 uint64_t len, const struct vdev_ops *ops, void *state)
+int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+			 const struct vdev_ops *ops, void *state)
 {
 	return vdev_add(bus, space, base, len, ops, state, true);
 }

@@ -69,8 +69,8 @@ void vdev_bus_destroy(struct vdev_bus *bus);
 int vdev_register(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
 		  const struct vdev_ops *ops, void *state) __must_check;
 /* vdev_register for a second range of a device whose state an earlier range owns. */
-int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base,
-			 uint64_t len, const struct vdev_ops *ops, void *state) __must_check;
+int vdev_register_shared(struct vdev_bus *bus, enum vdev_space space, uint64_t base, uint64_t len,
+			 const struct vdev_ops *ops, void *state) __must_check;
 
 /* The range whose device claims addr, or NULL. */
 const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space space,

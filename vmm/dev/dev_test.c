@@ -4,9 +4,9 @@
  * see a vCPU record only, never its VMCS.
  */
 #include <keel/errno.h>
-#include <keel/time.h>
 #include <keel/ktest.h>
 #include <keel/string.h>
+#include <keel/time.h>
 #include <uapi/keel_hypercall.h>
 
 #include "console.h"
@@ -270,7 +270,7 @@ KTEST(vdev_pic_masks_priorities_and_cascade)
 	int first = v->irq_pending; /* IRQ 0: highest priority */
 	v->irq_pending = -1;
 	vpic_poll(v);
-	int blocked = v->irq_pending; /* IRQ 11 waits for IRQ 0's EOI */
+	int blocked = v->irq_pending;	 /* IRQ 11 waits for IRQ 0's EOI */
 	(void)pio_out(v, 0x20, 1, 0x0B); /* OCW3: read ISR */
 	uint64_t isr = pio_in(v, 0x20, 1, &c);
 	(void)pio_out(v, 0x20, 1, 0x20); /* EOI */
@@ -296,7 +296,7 @@ KTEST(vpit_count_follows_the_modes)
 	KT_ASSERT_EQ(vpit_count(0, 1000, 999, &out), 1);
 	KT_ASSERT(!out);
 	KT_ASSERT_EQ(vpit_count(0, 1000, 1000, &out), 0);
-	KT_ASSERT(out); /* terminal count: OUT high */
+	KT_ASSERT(out);					       /* terminal count: OUT high */
 	KT_ASSERT_EQ(vpit_count(0, 1000, 1001, &out), 0xFFFF); /* wraps on */
 	KT_ASSERT_EQ(vpit_count(2, 100, 250, &out), 50);
 	KT_ASSERT(out);

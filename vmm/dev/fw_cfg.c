@@ -36,7 +36,7 @@ static uint8_t fw_cfg_byte(const struct fw_cfg *f, uint16_t key, uint32_t off)
 	unsigned len;
 	switch (key) {
 	case FW_CFG_SIGNATURE:
-		return off < 4 ? (uint8_t)"QEMU"[off] : 0;
+		return off < 4 ? (uint8_t) "QEMU"[off] : 0;
 	case FW_CFG_ID:
 		v = 1, len = 4;
 		break;

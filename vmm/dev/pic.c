@@ -54,7 +54,7 @@ static unsigned chip_pending(const struct i8259 *c, uint8_t extra)
 
 static void chip_ack(struct i8259 *c, unsigned irq)
 {
-	c->irr &= (uint8_t)~(1u << irq);
+	c->irr &= (uint8_t) ~(1u << irq);
 	if (!c->auto_eoi)
 		c->isr |= (uint8_t)(1u << irq);
 }
@@ -100,15 +100,17 @@ void vpic_raise(struct guest *g, unsigned irq)
 static void chip_write_cmd(struct i8259 *c, uint8_t val)
 {
 	if (val & ICW1_INIT) {
-		*c = (struct i8259){ .init_step = 2, .icw4 = val & ICW1_IC4,
-				     .single = val & ICW1_SNGL, .elcr = c->elcr };
+		*c = (struct i8259){ .init_step = 2,
+				     .icw4 = val & ICW1_IC4,
+				     .single = val & ICW1_SNGL,
+				     .elcr = c->elcr };
 	} else if (val & OCW3_SEL) {
 		if (val & OCW3_RR)
 			c->read_isr = val & OCW3_RIS;
 	} else if (val & OCW2_EOI) {
 		unsigned irq = val & OCW2_SL ? (val & 7u) : lowest(c->isr);
 		if (irq < 8)
-			c->isr &= (uint8_t)~(1u << irq);
+			c->isr &= (uint8_t) ~(1u << irq);
 	}
 }
 

@@ -25,9 +25,9 @@
 
 struct pit_chan {
 	uint8_t mode, rw, bcd;
-	uint32_t reload;    /* 1..65536 */
-	uint64_t start;	    /* TSC when counting began; 0: not counting (no count yet) */
-	uint16_t frozen;    /* the count while the gate is low */
+	uint32_t reload; /* 1..65536 */
+	uint64_t start;	 /* TSC when counting began; 0: not counting (no count yet) */
+	uint16_t frozen; /* the count while the gate is low */
 	bool gate;
 	bool latched, status_latched, read_msb, write_msb;
 	uint16_t latch;
@@ -87,8 +87,8 @@ static void chan_latch_status(struct pit_chan *c)
 {
 	bool out;
 	(void)chan_now(c, &out);
-	c->status = (uint8_t)(out << 7 | (c->start ? 0 : 1u << 6) | c->rw << 4 | c->mode << 1 |
-			      c->bcd);
+	c->status =
+	    (uint8_t)(out << 7 | (c->start ? 0 : 1u << 6) | c->rw << 4 | c->mode << 1 | c->bcd);
 	c->status_latched = true;
 }
 
