@@ -6,6 +6,7 @@
  * Event injection: SDM Vol 3C 25.8.3, 26.6; interruptibility: 25.4.2 table 25-3.
  */
 #include "dev/pic.h"
+#include "dev/pit.h"
 #include "dev/timer.h"
 #include "exit_handlers.h"
 #include "vcpu.h"
@@ -34,17 +35,24 @@ enum exit_action exit_triple_fault(struct vcpu *v)
 	return guest_kill(v->guest, "triple fault at RIP 0x%llx", (unsigned long long)v->rip);
 }
 
-/* HLT: with interrupts enabled and the virtual timer armed (or an interrupt pending),
- * the vCPU blocks until it fires; otherwise nothing can ever wake it, and it stops
- * (sched.c ends the guest once all its vCPUs stopped). */
+/* The earlier of two wake-up times (0: none). */
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : MIN(a, b);
+}
+
+/* HLT: with interrupts enabled and the virtual timer armed, the PIT's IRQ 0 coming (on
+ * vCPU 0) or an interrupt pending, the vCPU blocks until then; otherwise nothing can
+ * ever wake it, and it stops (sched.c ends the guest once all its vCPUs stopped). */
 enum exit_action exit_hlt(struct vcpu *v)
 {
-	bool can_wake =
-	    (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) && (vtimer_deadline(v) || v->irq_pending >= 0);
+	uint64_t pit = v->index == 0 ? vpit_next_irq(v->guest) : 0;
+	uint64_t when = earlier(vtimer_deadline(v), pit);
+	bool can_wake = (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) && (when || v->irq_pending >= 0);
 	vcpu_skip_insn(v);
 	if (!can_wake)
 		return EXIT_HALT;
-	v->wake_at = v->irq_pending >= 0 ? 0 : vtimer_deadline(v);
+	v->wake_at = v->irq_pending >= 0 ? 0 : when;
 	return EXIT_BLOCK;
 }
 
@@ -84,6 +92,7 @@ void vcpu_redeliver(struct vcpu *v)
 void vcpu_deliver_irq(struct vcpu *v, uint64_t now)
 {
 	vtimer_poll(v, now);
+	vpit_poll(v->guest);
 	vpic_poll(v);
 	if (v->irq_pending < 0)
 		return;

@@ -40,6 +40,7 @@ enum exit_action {
 struct guest;
 struct vdev_bus;
 struct vpic;
+struct vpit;
 
 /*
  * A resumable hypercall under way (hypercall.c): its VMCALL is retried, RIP not
@@ -103,6 +104,7 @@ struct guest {
 	uint32_t mb_info;	    /* [c] its Multiboot info structure's address (EBX) */
 	struct vdev_bus *devices;   /* [c] its emulated devices (dev/dev.h) */
 	struct vpic *pic;	    /* [c] its 8259 pair (dev/pic.h), owned by devices */
+	struct vpit *pit;	    /* [c] its 8254 (dev/pit.h), owned by devices */
 	unsigned vcpu_count;	    /* [c] */
 	struct vcpu vcpus[GUEST_VCPU_MAX];
 	unsigned vcpus_live; /* [a] vCPUs not retired yet */

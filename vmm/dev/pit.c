@@ -5,13 +5,16 @@
  * 1 speaker data, read: bit 4 refresh toggle, bit 5 OUT of counter 2). Counts move
  * with guest time: the TSC converted to the 1.193182 MHz input clock, from when the
  * count was written (or the gate of counter 2 rose). A gate held low freezes the
- * count. No interrupt is raised (IRQ 0 is not wired): enough for calibration loops and
- * delays that poll the count or OUT. BCD counting is not emulated (binary is used).
+ * count. Counter 0's OUT drives IRQ 0 of the PIC: vpit_poll, called before each entry,
+ * raises it for every terminal count passed (at an exit, so a guest that never exits
+ * sees its tick at its next exit; HLT wakes for it through vpit_next_irq). BCD counting
+ * is not emulated (binary is used).
  */
 #include <keel/heap.h>
 #include <keel/spinlock.h>
 #include <keel/time.h>
 
+#include "pic.h"
 #include "pit.h"
 
 #define PIT_RW_LATCH 0
@@ -32,6 +35,7 @@ struct pit_chan {
 	bool latched, status_latched, read_msb, write_msb;
 	uint16_t latch;
 	uint8_t status, write_lsb;
+	uint64_t irqs; /* terminal counts already raised as IRQ 0 (counter 0) */
 };
 
 /* Lock legend: [l] lock (interrupts off; taken alone, only printk inside). */
@@ -125,6 +129,7 @@ static void pit_control(struct vpit *p, uint8_t val)
 	c->rw = (uint8_t)rw;
 	c->bcd = val & 1;
 	c->start = 0;
+	c->irqs = 0;
 	c->latched = c->status_latched = c->read_msb = c->write_msb = false;
 }
 
@@ -145,6 +150,7 @@ static void chan_write(struct pit_chan *c, uint8_t val)
 	c->reload = n ? n : 0x10000;
 	c->frozen = (uint16_t)n;
 	c->start = rdtsc() | 1; /* never 0: 0 means "no count" */
+	c->irqs = 0;
 }
 
 /* A byte read from a counter: a latched status, a latched count, or the count now;
@@ -223,10 +229,59 @@ static enum exit_action port61_write(struct vcpu *v, void *state, uint64_t off, 
 	return EXIT_RESUME;
 }
 
+/* Terminal counts counter c has reached: one per period in modes 2 and 3, at most one
+ * in the others. */
+static uint64_t chan_terminal_counts(const struct pit_chan *c)
+{
+	if (!c->start || !c->gate)
+		return c->irqs;
+	uint64_t t = pit_ticks(c->start);
+	if (c->mode == 2 || c->mode == 3)
+		return t / c->reload;
+	return t >= c->reload ? 1 : 0;
+}
+
+void vpit_poll(struct guest *g)
+{
+	struct vpit *p = g->pit;
+	if (!p)
+		return;
+	unsigned long flags = spin_lock_irqsave(&p->lock);
+	struct pit_chan *c = &p->ch[0];
+	uint64_t n = chan_terminal_counts(c);
+	bool edge = n > c->irqs;
+	c->irqs = n > c->irqs ? n : c->irqs;
+	spin_unlock_irqrestore(&p->lock, flags);
+	if (edge)
+		vpic_raise(g, 0);
+}
+
+/* ticks of the input clock as TSC cycles (no 64-bit overflow for any count here). */
+static uint64_t ticks_to_tsc(uint64_t t)
+{
+	uint64_t hz = time_cycles_hz();
+	return t / PIT_HZ * hz + t % PIT_HZ * hz / PIT_HZ;
+}
+
+uint64_t vpit_next_irq(struct guest *g)
+{
+	struct vpit *p = g->pit;
+	uint64_t at = 0;
+	if (!p)
+		return 0;
+	unsigned long flags = spin_lock_irqsave(&p->lock);
+	const struct pit_chan *c = &p->ch[0];
+	bool periodic = c->mode == 2 || c->mode == 3;
+	if (c->start && c->gate && (periodic || !c->irqs))
+		at = c->start + ticks_to_tsc((c->irqs + 1) * c->reload);
+	spin_unlock_irqrestore(&p->lock, flags);
+	return at;
+}
+
 static const struct vdev_ops pit_ops = { "8254 PIT", pit_read, pit_write };
 static const struct vdev_ops port61_ops = { "port 0x61", port61_read, port61_write };
 
-int vpit_attach(struct vdev_bus *bus)
+int vpit_attach(struct guest *g, struct vdev_bus *bus)
 {
 	struct vpit *p = kzalloc(sizeof(*p));
 	if (!p)
@@ -234,7 +289,8 @@ int vpit_attach(struct vdev_bus *bus)
 	spin_init(&p->lock);
 	p->ch[0].gate = p->ch[1].gate = true; /* wired high on the PC */
 	int err = vdev_register(bus, VDEV_PIO, 0x40, 4, &pit_ops, p);
-	if (!err)
-		err = vdev_register_shared(bus, VDEV_PIO, 0x61, 1, &port61_ops, p);
-	return err;
+	if (err)
+		return err;
+	g->pit = p;
+	return vdev_register_shared(bus, VDEV_PIO, 0x61, 1, &port61_ops, p);
 }

@@ -22,7 +22,7 @@ static int attach_all(struct guest *g, struct vdev_bus *bus)
 	if (!err)
 		err = vpic_attach(g, bus);
 	if (!err)
-		err = vpit_attach(bus);
+		err = vpit_attach(g, bus);
 	if (!err)
 		err = vrtc_attach(g, bus);
 	if (!err)
@@ -40,6 +40,7 @@ int vdev_platform_keel(struct guest *g)
 	int err = attach_all(g, bus);
 	if (err) {
 		g->pic = NULL;
+		g->pit = NULL;
 		vdev_bus_destroy(bus);
 		return err;
 	}
