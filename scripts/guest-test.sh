@@ -125,8 +125,10 @@ if [ -z "$only" ]; then
 	fcmd="guest=good,image=hello64 guest=missing,image=nosuch guest=cut,image=cut"
 	fcmd+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello64,colour=red"
 	fcmd+=" guest=tapfail,image=tapfail guest=status,image=hello64,expect=exit:3"
+	fcmd+=" guest=nomb,image=hello64,cmdline=a%20b guest=nomod,image=mbk,module=nosuch%20x"
+	fcmd+=" guest=badesc,image=mbk,cmdline=a%2"
 	bochs_judged "$flog" "$tmp/ferr" --cpus "$cpus" --timeout "$timeout_s" \
-		--modules "$gdir/hello64.elf:hello64,$gdir/tapfail.bin:tapfail,$tmp/cut.elf:cut" \
+		--modules "$gdir/hello64.elf:hello64,$gdir/tapfail.bin:tapfail,$tmp/cut.elf:cut,$gdir/mb/mbinfo.elf:mbk" \
 		--cmdline "$fcmd"
 	frc=$KEEL_RUN_RC frun_dir=$KEEL_RUN_DIR
 	fcheck() { # fcheck "what" "fixed string expected in the failing run's log"
@@ -141,7 +143,10 @@ if [ -z "$only" ]; then
 	fcheck "an unparsable description fails the run" "guest #4: FAIL (not started: unknown key"
 	fcheck "a TAP 'not ok' fails a guest that exits 0" "guest tapfail: FAIL (exited with status 0, but 1 of its 2 TAP results are not ok)"
 	fcheck "an exit status other than expect= fails the guest" "guest status: FAIL (exited with status 0; expected exit status 3)"
-	fcheck "verdicts: 1 passed, 6 failed" "vmm: guest verdicts: 1 passed, 6 failed, 0 skipped"
+	fcheck "cmdline= on an image without a Multiboot header is refused" "vmm: guest nomb not started: cmdline= and module= need a Multiboot kernel"
+	fcheck "module= naming no boot module is refused" "vmm: guest nomod not started: module=nosuch x: no Multiboot module named 'nosuch'"
+	fcheck "a bad %-escape is refused" "vmm: guest #9 not started: cmdline=: bad %XX escape"
+	fcheck "verdicts: 1 passed, 9 failed" "vmm: guest verdicts: 1 passed, 9 failed, 0 skipped"
 	fcheck "Keel still ends normally" "KEEL-DONE"
 	if [ "$frc" = "$KEEL_BOCHS_RC_FAIL" ]; then
 		pass "a run with failing guests ends with the failure exit status ($frc)"
