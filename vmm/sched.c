@@ -26,6 +26,7 @@
 #include <keel/string.h>
 #include <keel/time.h>
 
+#include "dev/pit.h"
 #include "dev/timer.h"
 #include "exit.h"
 #include "exit_handlers.h"
@@ -261,12 +262,15 @@ static enum stint_end before_entry(struct vcpu *v, uint64_t now, uint64_t *slice
 }
 
 /* The VMX-preemption timer ends the guest's run at the slice end, the time limit or
- * the virtual timer's expiry, whichever comes first (SDM Vol 3C 26.5.1). */
+ * the virtual timer's expiry (or, on vCPU 0, the PIT's next IRQ 0), whichever comes
+ * first (SDM Vol 3C 26.5.1). */
 static void arm_preempt_timer(struct vcpu *v, uint64_t now, uint64_t slice_end)
 {
 	if (!vmx_caps.preempt_timer)
 		return;
 	uint64_t deadline = v->guest->deadline, timer = vtimer_deadline(v);
+	uint64_t pit = v->index == 0 ? vpit_next_irq(v->guest) : 0;
+	timer = !timer ? pit : pit ? MIN(timer, pit) : timer;
 	uint64_t stop = deadline ? MIN(slice_end, deadline) : slice_end;
 	if (timer && v->irq_pending < 0) /* else it waits to fire */
 		stop = MIN(stop, timer);
