@@ -169,6 +169,53 @@ static bool elf64_without_kludge_refused_not_elf_refused(void)
 	return true;
 }
 
+/* Random address fields and sizes: the parser never reads outside the image (ASan),
+ * and what it accepts is inside the layout with the entry in the segment. */
+static bool aout_random_fields_keep_promises(void)
+{
+	fake_rng_state = 0x9E3779B97F4A7C15ull;
+	unsigned accepted = 0, rejected = 0;
+	for (unsigned round = 0; round < 20000; round++) {
+		size_t size = 48 + fake_rng_next() % 0x3000, off = (fake_rng_next() % 64) * 4;
+		if (off + 48 > size)
+			off = 0;
+		uint8_t *img = malloc(size);
+		memset(img, 0x5A, size);
+		uint32_t base =
+		    (uint32_t)(fake_rng_next() % 2 ? 0x100000 : fake_rng_next() % 0x10000);
+		uint32_t a[5] = { base + (uint32_t)off, base, 0, 0, base };
+		for (int i = 0; i < 5; i++)
+			if (fake_rng_next() % 3 == 0)
+				a[i] = (uint32_t)(a[i] + (fake_rng_next() % 0x4000) - 0x2000);
+		if (fake_rng_next() % 2)
+			a[2] = base + (uint32_t)(fake_rng_next() % 0x4000);
+		if (fake_rng_next() % 2)
+			a[3] = a[2] + (uint32_t)(fake_rng_next() % 0x4000);
+		put_header(img, off, MB_HF_AOUT_KLUDGE, a);
+		struct mb_header h;
+		struct guest_image out;
+		bool found = mb_header_find(img, size, &h);
+		int err =
+		    found ? guest_image_parse_multiboot(img, size, &h, &mb_lay, &out, NULL, 0) : -1;
+		free(img);
+		if (err) {
+			rejected++;
+			continue;
+		}
+		accepted++;
+		const struct guest_image_seg *sg = &out.seg[0];
+		T_ASSERT(out.seg_count == 1 && sg->file_size <= sg->mem_size);
+		T_ASSERT(sg->file_off + sg->file_size <= size);
+		T_ASSERT(sg->gpa.v >= mb_lay.load_min && sg->gpa.v + sg->mem_size <= mb_lay.mem);
+		T_ASSERT(sg->gpa.v + sg->mem_size <= mb_lay.hole_lo || sg->gpa.v >= mb_lay.hole_hi);
+		T_ASSERT(out.entry >= sg->gpa.v && out.entry < sg->gpa.v + sg->mem_size);
+	}
+	if (!fake_quiet)
+		printf("# %u accepted, %u rejected\n", accepted, rejected);
+	T_ASSERT(accepted > 1000 && rejected > 1000);
+	return true;
+}
+
 /* ---- the info structure ---- */
 
 static const struct mb_boot two_mods = {
@@ -340,6 +387,7 @@ static const struct fake_test tests[] = {
 	  header_found_aligned_in_first_8k_with_checksum },
 	{ "aout_kludge_loads_by_address_fields", aout_kludge_loads_by_address_fields },
 	{ "aout_kludge_bad_fields_rejected", aout_kludge_bad_fields_rejected },
+	{ "aout_random_fields_keep_promises", aout_random_fields_keep_promises },
 	{ "elf64_without_kludge_refused_not_elf_refused",
 	  elf64_without_kludge_refused_not_elf_refused },
 	{ "plan_follows_image_and_aligns_modules", plan_follows_image_and_aligns_modules },
