@@ -66,6 +66,8 @@ struct vcpu {
 	unsigned index;				/* [c] 0 .. vcpu_count - 1 */
 	uint16_t vpid;				/* [c] 0: VPIDs not used */
 	struct frame *vmcs;			/* [o] (vmcs.c) */
+	struct frame *msr_list;			/* [o] (vmcs.c) guest and host MSR lists */
+	uint64_t xcr0;				/* [o] (exit_xsetbv.c) the guest's XCR0 */
 	struct vcpu_regs regs;			/* [o] */
 	bool launched;				/* [o] VMLAUNCH done since the last VMCLEAR */
 	bool initialized;			/* [o] vmcs_setup done */

@@ -279,6 +279,7 @@ static enum exit_action vcpu_enter(struct vcpu *v)
 {
 	cli();
 	running_inc();
+	vcpu_xcr0_load(v);
 	int rc = vmx_enter(&v->regs, v->launched);
 	__atomic_fetch_sub(&running_now, 1, __ATOMIC_RELAXED);
 	sti(); /* a pending host interrupt (external-interrupt exit) is taken here */
