@@ -129,5 +129,8 @@ struct cpuid_regs {
  */
 void cpu_model_cpuid(uint32_t leaf, uint32_t sub, const struct cpuid_ctx *ctx,
 		     struct cpuid_regs *r);
+/* True if cpu_model_cpuid leaves the host's answer to this leaf as it is (the exit's
+ * fast path: no per-vCPU context needed). */
+bool cpu_model_cpuid_is_plain(uint32_t leaf);
 
 #endif

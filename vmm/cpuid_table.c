@@ -36,6 +36,7 @@ struct cpuid_rule {
 	((1u << 15) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) | (1u << 30) | (1u << 31))
 
 static const struct cpuid_rule rules[] = {
+	/* sorted by leaf */
 	{ 1, ANY_SUB, REG_C, L1C_HIDE, 1u << 31 },
 	{ 1, ANY_SUB, REG_D, L1D_HIDE, 0 },
 	{ 1, ANY_SUB, REG_B, 0xFFFF0000u, 0 }, /* APIC ID, logical count: per vCPU */
@@ -55,7 +56,9 @@ static const struct cpuid_rule rules[] = {
  * (not offered), architectural performance monitoring 0xA (no PMU), RDT monitoring and
  * allocation 0xF and 0x10, SGX 0x12, processor trace 0x14, V2 topology 0x1F (leaf 0xB
  * is the topology). */
-static const uint32_t zero_leaves[] = { 5, 6, 0xA, 0xF, 0x10, 0x12, 0x14, 0x1F };
+#define ZERO_LEAVES                                                                        \
+	((1u << 5) | (1u << 6) | (1u << 0xA) | (1u << 0xF) | (1u << 0x10) | (1u << 0x12) | \
+	 (1u << 0x14) | (1u << 0x1F))
 
 static uint32_t *reg_of(struct cpuid_regs *r, unsigned reg)
 {
@@ -63,13 +66,24 @@ static uint32_t *reg_of(struct cpuid_regs *r, unsigned reg)
 	return map[reg & 3];
 }
 
+/* Basic leaves the filter changes (the rules, the zeroed leaves, the per-vCPU fields:
+ * 1, 7, 0xB, 0xD); every other leaf below 32 is the host's as it is. */
+#define TOUCHED_LEAVES (ZERO_LEAVES | (1u << 1) | (1u << 7) | (1u << 0xB) | (1u << 0xD))
+
+bool cpu_model_cpuid_is_plain(uint32_t leaf)
+{
+	return leaf < 32 && !((TOUCHED_LEAVES >> leaf) & 1);
+}
+
+/* The rules are sorted by leaf: the scan stops at the first later leaf. */
 static void apply_rules(uint32_t leaf, uint32_t sub, struct cpuid_regs *r)
 {
-	for (unsigned i = 0; i < sizeof(zero_leaves) / sizeof(zero_leaves[0]); i++)
-		if (zero_leaves[i] == leaf)
-			r->a = r->b = r->c = r->d = 0;
+	if (leaf < 32 && ((ZERO_LEAVES >> leaf) & 1))
+		r->a = r->b = r->c = r->d = 0;
 	for (unsigned i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		const struct cpuid_rule *x = &rules[i];
+		if (x->leaf > leaf)
+			break;
 		if (x->leaf != leaf || (x->sub != ANY_SUB && x->sub != sub))
 			continue;
 		uint32_t *p = reg_of(r, x->reg);

@@ -14,15 +14,22 @@ static const bool lapic_offers_x2apic = false;
 static const bool lapic_offers_tsc_deadline = false;
 
 /* XCR0 components the guest may enable: the CPU's (CPUID.(0xD,0):EDX:EAX) within what
- * Keel offers; 0 without XSAVE (CPUID.1:ECX[26]). */
+ * Keel offers; 0 without XSAVE (CPUID.1:ECX[26]). Asked once: the same on every CPU. */
 uint64_t vcpu_xcr0_supported(void)
 {
+	static uint64_t supported; /* [a] bit 63 set once known */
+	uint64_t known = __atomic_load_n(&supported, __ATOMIC_RELAXED);
+	if (known)
+		return known & ~(1ull << 63);
 	uint32_t a, b, c, d;
+	uint64_t s = 0;
 	cpuid(1, 0, &a, &b, &c, &d);
-	if (!((c >> 26) & 1))
-		return 0;
-	cpuid(0xD, 0, &a, &b, &c, &d);
-	return (((uint64_t)d << 32) | a) & CPU_XCR0_OFFERED;
+	if ((c >> 26) & 1) {
+		cpuid(0xD, 0, &a, &b, &c, &d);
+		s = (((uint64_t)d << 32) | a) & CPU_XCR0_OFFERED;
+	}
+	__atomic_store_n(&supported, s | (1ull << 63), __ATOMIC_RELAXED);
+	return s;
 }
 
 /* Size of an XSAVE area for the components in xcr0 (CPUID.(0xD,0):EBX, SDM Vol 1
@@ -41,27 +48,34 @@ static uint32_t xsave_size(uint64_t xcr0)
 	return size;
 }
 
-enum exit_action exit_cpuid(struct vcpu *v)
+/* The guest's answer to a leaf the filter changes. */
+static void filtered(struct vcpu *v, uint32_t leaf, uint32_t sub, struct cpuid_regs *r)
 {
-	struct vcpu_regs *regs = &v->regs;
-	uint32_t leaf = (uint32_t)regs->rax, sub = (uint32_t)regs->rcx;
 	struct cpuid_ctx ctx = {
 		.apic_id = v->index,
 		.vcpu_count = v->guest->vcpu_count,
-		.cr4 = vmcs_mode_read().cr4,
+		.cr4 = vmcs_cr4_read(),
 		.x2apic = lapic_offers_x2apic,
 		.tsc_deadline = lapic_offers_tsc_deadline,
 		.rdtscp = (vmx_caps.proc2 & PROC2_RDTSCP) != 0,
 		.pat = vmcs_pat_virtualised(),
 		.xcr0_ok = vcpu_xcr0_supported(),
 	};
+	cpu_model_cpuid(leaf, sub, &ctx, r);
+	if (leaf == 0xD && sub == 0) {
+		r->b = xsave_size(v->xcr0);
+		r->c = xsave_size(ctx.xcr0_ok);
+	}
+}
+
+enum exit_action exit_cpuid(struct vcpu *v)
+{
+	struct vcpu_regs *regs = &v->regs;
+	uint32_t leaf = (uint32_t)regs->rax, sub = (uint32_t)regs->rcx;
 	struct cpuid_regs r;
 	cpuid(leaf, sub, &r.a, &r.b, &r.c, &r.d);
-	cpu_model_cpuid(leaf, sub, &ctx, &r);
-	if (leaf == 0xD && sub == 0) {
-		r.b = xsave_size(v->xcr0);
-		r.c = xsave_size(ctx.xcr0_ok);
-	}
+	if (!cpu_model_cpuid_is_plain(leaf))
+		filtered(v, leaf, sub, &r);
 	regs->rax = r.a;
 	regs->rbx = r.b;
 	regs->rcx = r.c;

@@ -123,6 +123,7 @@ static int const_write(struct vcpu *v, const struct msr_row *r, uint64_t val)
 }
 
 static const struct msr_row msr_table[] = {
+	/* sorted by MSR number */
 	{ CPU_MSR_TSC, 0, tsc_read, tsc_write },
 	{ CPU_MSR_SYSENTER_CS, VMCS_GUEST_SYSENTER_CS, field_read, field_write_any },
 	{ CPU_MSR_SYSENTER_ESP, VMCS_GUEST_SYSENTER_ESP, field_read, field_write_addr },
@@ -142,14 +143,22 @@ static const struct msr_row msr_table[] = {
 	{ CPU_MSR_TSC_AUX, 0, list_read, list_write },
 };
 
+/* Binary search: the table is sorted by MSR number. */
 static const struct msr_row *msr_find(uint32_t msr)
 {
+	unsigned lo = 0, hi = ARRAY_SIZE(msr_table);
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (msr_table[mid].msr < msr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == ARRAY_SIZE(msr_table) || msr_table[lo].msr != msr)
+		return NULL;
 	if (msr == CPU_MSR_PAT && !vmcs_pat_virtualised())
 		return NULL; /* a CPU without PAT (CPUID.1:EDX[16] clear too) */
-	for (unsigned i = 0; i < ARRAY_SIZE(msr_table); i++)
-		if (msr_table[i].msr == msr)
-			return &msr_table[i];
-	return NULL;
+	return &msr_table[lo];
 }
 
 /* #GP for a refused access, else past the instruction. */

@@ -20,14 +20,19 @@
 #include "vmcs.h"
 
 static uint64_t xcr0_loaded[MAX_CPUS]; /* [p] 0: not known yet */
+static bool xcr0_ever_set;	       /* [a] a guest loaded an XCR0 other than x87 */
 
 static void xsetbv(uint32_t xcr, uint64_t val)
 {
 	__asm__ __volatile__("xsetbv" ::"c"(xcr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
 }
 
+/* Until some guest loads an XCR0 other than its reset value, every CPU keeps the
+ * reset value too (Keel never changes it): nothing to do, one load per entry. */
 void vcpu_xcr0_load(struct vcpu *v)
 {
+	if (!__atomic_load_n(&xcr0_ever_set, __ATOMIC_RELAXED))
+		return;
 	unsigned cpu = this_cpu_id();
 	uint64_t want = v->xcr0;
 	if (xcr0_loaded[cpu] == want || !vcpu_xcr0_supported())
@@ -54,6 +59,8 @@ enum exit_action exit_xsetbv(struct vcpu *v)
 		return EXIT_RESUME;
 	}
 	v->xcr0 = val;
+	if (val != CPU_XCR0_X87)
+		__atomic_store_n(&xcr0_ever_set, true, __ATOMIC_RELAXED);
 	vcpu_skip_insn(v);
 	return EXIT_RESUME;
 }

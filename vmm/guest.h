@@ -67,6 +67,7 @@ struct vcpu {
 	uint16_t vpid;				/* [c] 0: VPIDs not used */
 	struct frame *vmcs;			/* [o] (vmcs.c) */
 	struct frame *msr_list;			/* [o] (vmcs.c) guest and host MSR lists */
+	void *msr_kva;				/* [o] (vmcs.c) their bytes */
 	uint64_t xcr0;				/* [o] (exit_xsetbv.c) the guest's XCR0 */
 	struct vcpu_regs regs;			/* [o] */
 	bool launched;				/* [o] VMLAUNCH done since the last VMCLEAR */

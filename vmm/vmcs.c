@@ -52,8 +52,7 @@ static unsigned list_count(void)
 
 static struct msr_entry *msr_list(struct vcpu *v, bool host)
 {
-	return (struct msr_entry *)((uint8_t *)frame_kva(v->msr_list) +
-				    (host ? LIST_HOST_OFFSET : 0));
+	return (struct msr_entry *)((uint8_t *)v->msr_kva + (host ? LIST_HOST_OFFSET : 0));
 }
 
 /* The host's values of the listed MSRs on this CPU (its exit MSR-load list). */
@@ -83,13 +82,18 @@ static int msr_lists_setup(struct vcpu *v)
 	return err;
 }
 
+/* The list index of msr: list_msrs is STAR..SFMASK (0xC0000081-84), then
+ * KERNEL_GS_BASE and TSC_AUX (0xC0000102-03). */
 uint64_t *vmcs_msr_slot(struct vcpu *v, uint32_t msr)
 {
-	struct msr_entry *g = msr_list(v, false);
-	for (unsigned i = 0; i < list_count(); i++)
-		if (g[i].index == msr)
-			return &g[i].data;
-	return NULL;
+	unsigned i;
+	if (msr - CPU_MSR_STAR <= CPU_MSR_SFMASK - CPU_MSR_STAR)
+		i = msr - CPU_MSR_STAR;
+	else if (msr - CPU_MSR_KERNEL_GS_BASE <= 1)
+		i = 4 + msr - CPU_MSR_KERNEL_GS_BASE;
+	else
+		return NULL;
+	return i < list_count() ? &msr_list(v, false)[i].data : NULL;
 }
 
 /* Host state: this CPU's control registers and tables (27.2.2, 28.5 "Loading Host State").
@@ -300,7 +304,8 @@ int vmcs_alloc(struct vcpu *v)
 		v->msr_list = frame_alloc(0, FRAME_KERNEL);
 		if (!v->msr_list)
 			return -ENOMEM;
-		memset(frame_kva(v->msr_list), 0, PAGE_SIZE);
+		v->msr_kva = frame_kva(v->msr_list);
+		memset(v->msr_kva, 0, PAGE_SIZE);
 	}
 	struct frame *f = frame_alloc(0, FRAME_KERNEL);
 	if (!f)
@@ -322,6 +327,7 @@ void vmcs_free(struct vcpu *v)
 		frame_free(v->msr_list, 0);
 	v->vmcs = NULL;
 	v->msr_list = NULL;
+	v->msr_kva = NULL;
 }
 
 /* The guest's CR0/CR4: its own bits from the register, Keel's from the read shadow
@@ -329,6 +335,11 @@ void vmcs_free(struct vcpu *v)
 static uint64_t cr_read(uint64_t guest, uint64_t shadow, uint64_t mask)
 {
 	return (vmread(guest) & ~mask) | (vmread(shadow) & mask);
+}
+
+uint64_t vmcs_cr4_read(void)
+{
+	return cr_read(VMCS_GUEST_CR4, VMCS_CR4_SHADOW, cr4_mask());
 }
 
 struct cpu_mode vmcs_mode_read(void)

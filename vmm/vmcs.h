@@ -27,6 +27,8 @@ uint64_t vmcs_guest_cr0(uint64_t val);
 uint64_t vmcs_guest_cr4(uint64_t val);
 /* The current VMCS's CR0/CR4 as the guest sees them, its EFER and CS.L. */
 struct cpu_mode vmcs_mode_read(void);
+/* The guest's CR4 alone (its bits from the register, Keel's from the shadow). */
+uint64_t vmcs_cr4_read(void);
 /* Loads a mode the guest switched to (shadows, registers, EFER, the IA-32e mode guest
  * entry control = EFER.LMA). Returns 0 or -EIO (VMWRITE failed). */
 int vmcs_mode_write(const struct cpu_mode *m) __must_check;
