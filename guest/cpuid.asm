@@ -81,7 +81,7 @@ start:
 	bt ecx, 27
 	jnc fail_4
 	test r14, r14
-	jnz other_vcpu
+	jnz wait_others
 
 	; 5. XSETBV without CR4.OSXSAVE: #UD.
 	mov rax, cr4
@@ -150,28 +150,10 @@ start:
 	jmp wait_others
 
 no_xsave:
-	test r14, r14
-	jnz other_vcpu
 wait_others:
-	; vCPU 0: wait (bounded) for the other vCPUs' checks.
-	mov ecx, 100000000
-.wait:
-	mov eax, [rel done_count]
-	inc eax
-	cmp rax, r15
-	je .all
-	pause
-	dec ecx
-	jnz .wait
+	vcpus_join fail_join
+fail_join:
 	port_exit 99
-.all:
-	uart_puts msg_ok, msg_ok_len
-	port_exit 0
-
-other_vcpu:
-	lock inc dword [rel done_count]
-	cli
-	hlt
 
 ; The IDT is shared; only vCPU 0 builds it (the others do not fault).
 idt64_init_once:
@@ -182,30 +164,20 @@ idt64_init_once:
 	ret
 
 ; fail_N: 10 * vCPU + N.
-%macro fail 2
-fail_%1:
-	mov eax, r14d
-	imul eax, eax, 10
-	add eax, %2
-	mov dx, KEEL_GUEST_EXIT_PORT
-	out dx, al
-	hlt
-%endmacro
-	fail 1, 1
-	fail 2, 2
-	fail 3, 3
-	fail 4, 4
-	fail 5, 5
-	fail 6, 6
-	fail 7, 7
-	fail 7b, 7
-	fail 7c, 7
-	fail 7d, 7
-	fail 7e, 7
+	fail_vcpu 1, 1
+	fail_vcpu 2, 2
+	fail_vcpu 3, 3
+	fail_vcpu 4, 4
+	fail_vcpu 5, 5
+	fail_vcpu 6, 6
+	fail_vcpu 7, 7
+	fail_vcpu 7b, 7
+	fail_vcpu 7c, 7
+	fail_vcpu 7d, 7
+	fail_vcpu 7e, 7
 
 message msg_ok, "cpuid: hypervisor bit, Keel leaf, no PMU, APIC IDs, OSXSAVE from CR4; XSETBV loads good XCR0 values and refuses bad ones"
 
 align 8
-done_count: dd 0
 xcr0_ok: dd 0
 bad_xcr0: dd 0

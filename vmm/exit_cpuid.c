@@ -8,29 +8,11 @@
 #include "exit_handlers.h"
 #include "vcpu.h"
 #include "vmcs.h"
+#include "xstate.h"
 
 /* The LAPIC model (dev/lapic.c) offers these: flip when it emulates them. */
 static const bool lapic_offers_x2apic = false;
 static const bool lapic_offers_tsc_deadline = false;
-
-/* XCR0 components the guest may enable: the CPU's (CPUID.(0xD,0):EDX:EAX) within what
- * Keel offers; 0 without XSAVE (CPUID.1:ECX[26]). Asked once: the same on every CPU. */
-uint64_t vcpu_xcr0_supported(void)
-{
-	static uint64_t supported; /* [a] bit 63 set once known */
-	uint64_t known = __atomic_load_n(&supported, __ATOMIC_RELAXED);
-	if (known)
-		return known & ~(1ull << 63);
-	uint32_t a, b, c, d;
-	uint64_t s = 0;
-	cpuid(1, 0, &a, &b, &c, &d);
-	if ((c >> 26) & 1) {
-		cpuid(0xD, 0, &a, &b, &c, &d);
-		s = (((uint64_t)d << 32) | a) & CPU_XCR0_OFFERED;
-	}
-	__atomic_store_n(&supported, s | (1ull << 63), __ATOMIC_RELAXED);
-	return s;
-}
 
 /* Size of an XSAVE area for the components in xcr0 (CPUID.(0xD,0):EBX, SDM Vol 1
  * 13.4.3): the legacy area and header (576 bytes), or the end of the highest enabled

@@ -24,12 +24,8 @@ void vcpu_redeliver(struct vcpu *v);
 void vcpu_deliver_irq(struct vcpu *v, uint64_t now);
 /* exit_cpuid.c */
 enum exit_action exit_cpuid(struct vcpu *v);
-/* XCR0 components a guest may enable (0: no XSAVE). */
-uint64_t vcpu_xcr0_supported(void);
 /* exit_xsetbv.c */
 enum exit_action exit_xsetbv(struct vcpu *v);
-/* Before each entry, interrupts off: makes this CPU's XCR0 the vCPU's. */
-void vcpu_xcr0_load(struct vcpu *v);
 /* exit_cr.c */
 enum exit_action exit_cr_access(struct vcpu *v);
 /* exit_io.c */

@@ -32,6 +32,7 @@
 #include "hypercall.h"
 #include "sched.h"
 #include "vmcs.h"
+#include "xstate.h"
 
 #define SLICE_MS 10
 

@@ -15,6 +15,7 @@
 #include "cpu_model.h"
 #include "layout.h"
 #include "vmcs.h"
+#include "xstate.h"
 
 struct desc_ptr {
 	uint16_t limit;
@@ -300,6 +301,8 @@ int vmcs_alloc(struct vcpu *v)
 {
 	if (v->vmcs)
 		return 0;
+	if (vcpu_fpu_alloc(v))
+		return -ENOMEM;
 	if (!v->msr_list) {
 		v->msr_list = frame_alloc(0, FRAME_KERNEL);
 		if (!v->msr_list)
@@ -325,6 +328,7 @@ void vmcs_free(struct vcpu *v)
 		frame_free(v->vmcs, 0);
 	if (v->msr_list)
 		frame_free(v->msr_list, 0);
+	vcpu_fpu_free(v);
 	v->vmcs = NULL;
 	v->msr_list = NULL;
 	v->msr_kva = NULL;
@@ -411,6 +415,7 @@ int vmcs_load(struct vcpu *v)
 	 * drop them. */
 	if (moved && v->vpid)
 		ept_flush_vpid(v->vpid);
+	vcpu_fpu_restore(v); /* its x87/SSE/AVX registers follow its VMCS */
 	return 0;
 out_clear:
 	(void)vmx_vmclear(frame_pa(v->vmcs)); /* nothing was activated */
@@ -419,6 +424,7 @@ out_clear:
 
 void vmcs_unload(struct vcpu *v)
 {
+	vcpu_fpu_save(v);
 	vm_space_deactivate(&v->guest->space);
 	(void)vmx_vmclear(frame_pa(v->vmcs));
 	v->launched = false;

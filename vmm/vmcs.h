@@ -15,12 +15,13 @@ void vmcs_free(struct vcpu *v);
 /*
  * Makes v's VMCS current on this CPU; the first time fills it (controls, host state,
  * the start state of the guest's mode, entry registers), after a move to another CPU
- * rewrites the host state. Activates the guest's space (EPTP) last. Interrupts off.
+ * rewrites the host state. Activates the guest's space (EPTP), then puts the guest's
+ * x87/SSE/AVX registers in the CPU (xstate.c). Interrupts off.
  * Returns 0, or -EIO with nothing activated and the VMCS cleared.
  */
 int vmcs_load(struct vcpu *v) __must_check;
-/* Deactivates the space and VMCLEARs v's VMCS so any CPU may load it next. Interrupts
- * off. */
+/* Saves the guest's x87/SSE/AVX registers, deactivates the space and VMCLEARs v's VMCS
+ * so any CPU may load it next. Interrupts off. */
 void vmcs_unload(struct vcpu *v);
 /* Guest CR0/CR4 after a guest MOV to CR: the bits VMX forces are set. */
 uint64_t vmcs_guest_cr0(uint64_t val);
