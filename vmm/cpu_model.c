@@ -82,7 +82,8 @@ int cpu_model_write_efer(const struct cpu_mode *s, uint64_t val, uint64_t efer_o
 	return 0;
 }
 
-/* PAE PDPTE (Vol 3A 4.4.1, table 4-8): bits 2:1, 8:5 and 63:MAXPHYADDR are reserved. */
+/* PAE PDPTE (Vol 3A 4.4.1; "Format of a PAE Page-Directory-Pointer-Table Entry"):
+ * bits 2:1, 8:5 and 63:MAXPHYADDR are reserved. */
 bool cpu_model_pdpte_ok(uint64_t e, unsigned maxphy)
 {
 	if (!(e & 1))

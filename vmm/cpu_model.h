@@ -52,7 +52,7 @@
 #define CPU_MSR_GS_BASE 0xC0000101u
 #define CPU_MSR_KERNEL_GS_BASE 0xC0000102u
 #define CPU_MSR_TSC_AUX 0xC0000103u
-/* IA32_PAT at reset (SDM Vol 3A 12.12.4 table 12-12). */
+/* IA32_PAT at power-up and reset (SDM Vol 3A 12.12.4 "Programming the PAT"). */
 #define CPU_PAT_RESET 0x0007040600070406ull
 
 /* RFLAGS.RF (SDM Vol 3A 2.3). */
@@ -80,7 +80,7 @@ int cpu_model_write_cr4(const struct cpu_mode *s, uint64_t val, uint64_t cr4_ok,
 int cpu_model_write_efer(const struct cpu_mode *s, uint64_t val, uint64_t efer_ok,
 			 struct cpu_mode *out) __must_check;
 /* True if a PAE PDPTE may be loaded: not present, or no reserved bit set (SDM Vol 3A
- * 4.4.1 and table 4-8) for a physical-address width of maxphy bits. */
+ * 4.4.1) for a physical-address width of maxphy bits. */
 bool cpu_model_pdpte_ok(uint64_t e, unsigned maxphy);
 /* True if a fault-class exception `vector` pushes RFLAGS with RF set (SDM Vol 3A 6.5
  * "Exception Classifications", 2.3 on RF: every fault except a debug exception; traps
@@ -103,7 +103,7 @@ bool cpu_model_vector_sets_rf(unsigned vector);
  * (#GP: SDM Vol 2C XSETBV "Protected Mode Exceptions" and Vol 1 13.3). */
 int cpu_model_xcr0_check(uint64_t val, uint64_t supported) __must_check;
 /* 0 if val is a valid IA32_PAT (each entry a defined memory type: SDM Vol 3A 12.12.2,
- * table 12-10; 2, 3 and 8-255 reserved), else -EINVAL. */
+ * "PAT Memory Types": 2, 3 and 8-255 reserved), else -EINVAL. */
 int cpu_model_pat_check(uint64_t val) __must_check;
 
 /* What varies per vCPU in the CPUID answers. */

@@ -36,7 +36,7 @@ struct desc_ptr {
  * restore, and the run loop stays as it is.
  */
 struct msr_entry {
-	uint32_t index, reserved; /* table 25-15: reserved must be 0 */
+	uint32_t index, reserved; /* 25.7.2 "format of an MSR entry": reserved must be 0 */
 	uint64_t data;
 };
 static const uint32_t list_msrs[] = {
@@ -64,8 +64,8 @@ static void msr_lists_host(struct vcpu *v)
 		h[i] = (struct msr_entry){ list_msrs[i], 0, rdmsr(list_msrs[i]) };
 }
 
-/* The guest's list at reset values (0: SDM Vol 3A 10.1 table 10-1) and the three
- * list addresses and counts. */
+/* The guest's list at reset values (0: SDM Vol 3A 10.1 "Initialization Overview")
+ * and the three list addresses and counts. */
 static int msr_lists_setup(struct vcpu *v)
 {
 	struct msr_entry *g = msr_list(v, false);

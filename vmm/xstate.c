@@ -83,8 +83,9 @@ void vcpu_xcr0_load(struct vcpu *v)
 		xcr0_set(this_cpu_id(), v->xcr0);
 }
 
-/* The legacy region at reset (Vol 1 10.5.1 table 10-2; 11.6.4): FCW 0x37F (x87
- * exceptions masked), MXCSR 0x1F80 (SSE exceptions masked), registers zero. */
+/* The legacy region at reset (Vol 1 10.5.1 "FXSAVE Area"; 8.1.5 the x87 control word,
+ * 11.6.4 MXCSR): FCW 0x37F (x87 exceptions masked), MXCSR 0x1F80 (SSE exceptions
+ * masked), registers zero. */
 int vcpu_fpu_alloc(struct vcpu *v)
 {
 	if (v->fpu_area)
