@@ -28,7 +28,7 @@
 #define CR4_OSFXSR (1ull << 9)
 
 static uint64_t xcr0_loaded[MAX_CPUS]; /* [p] this CPU's XCR0; 0: the reset value */
-static bool xcr0_ever_set;	       /* [a] a guest loaded an XCR0 other than x87 */
+bool xstate_xcr0_ever_set;	       /* [a] a guest loaded an XCR0 other than x87 */
 
 /* XCR0 components the guest may enable: the CPU's (CPUID.(0xD,0):EDX:EAX) within what
  * Keel offers; 0 without XSAVE (CPUID.1:ECX[26]). Asked once: the same on every CPU. */
@@ -74,13 +74,12 @@ static void xcr0_set(unsigned cpu, uint64_t val)
 void xstate_note_xcr0(uint64_t val)
 {
 	if (val != CPU_XCR0_X87)
-		__atomic_store_n(&xcr0_ever_set, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&xstate_xcr0_ever_set, true, __ATOMIC_RELAXED);
 }
 
-void vcpu_xcr0_load(struct vcpu *v)
+void vcpu_xcr0_switch(struct vcpu *v)
 {
-	if (__atomic_load_n(&xcr0_ever_set, __ATOMIC_RELAXED))
-		xcr0_set(this_cpu_id(), v->xcr0);
+	xcr0_set(this_cpu_id(), v->xcr0);
 }
 
 /* The legacy region at reset (Vol 1 10.5.1 "FXSAVE Area"; 8.1.5 the x87 control word,

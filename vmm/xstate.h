@@ -10,8 +10,18 @@
 
 /* XCR0 components a guest may enable (0: no XSAVE). */
 uint64_t vcpu_xcr0_supported(void);
-/* Before each entry, interrupts off: makes this CPU's XCR0 the vCPU's. */
-void vcpu_xcr0_load(struct vcpu *v);
+/* Set once a guest loads an XCR0 other than the reset value (until then every CPU
+ * keeps the reset value and entries have nothing to switch). [a] */
+extern bool xstate_xcr0_ever_set;
+/* Makes this CPU's XCR0 the vCPU's. Interrupts off. */
+void vcpu_xcr0_switch(struct vcpu *v);
+/* Before each entry, interrupts off: makes this CPU's XCR0 the vCPU's (one load while
+ * no guest changed its XCR0). */
+static inline void vcpu_xcr0_load(struct vcpu *v)
+{
+	if (__atomic_load_n(&xstate_xcr0_ever_set, __ATOMIC_RELAXED))
+		vcpu_xcr0_switch(v);
+}
 /* A guest loaded val into its XCR0 (exit_xsetbv.c): entries must now switch XCR0. */
 void xstate_note_xcr0(uint64_t val);
 /* Allocates v's save area, in the reset state (once). Returns 0 or -ENOMEM. */
