@@ -47,6 +47,8 @@ static void xsetbv_checks(void)
 	if (ok & 4)
 		printf("# XCR0 = x87|SSE|AVX: %s\n", xcr0_load(0, 7, 0) ? "loads" : "FAILS");
 	tap_ok(xcr0_load(0, 0, 13), "XCR0 = 0: #GP");
+	printf("# RF in that #GP's EFLAGS image: %s\n",
+	       (cpu_fault.eflags >> 16) & 1 ? "set" : "clear");
 	tap_ok(xcr0_load(0, 2, 13), "XCR0 without x87: #GP");
 	tap_ok(xcr0_load(0, 5, 13), "XCR0 AVX without SSE: #GP");
 	tap_ok(xcr0_load(1, 1, 13), "XSETBV with ECX = 1: #GP");
