@@ -143,10 +143,17 @@ void vcpu_fpu_save(struct vcpu *v)
 	*xstate_bv &= xcr0;
 }
 
+/* Every component above SSE the CPU has enabled is restored too (XSTATE_BV clear for
+ * the ones v never saved: they get their initial state, Vol 1 13.8.1), so another
+ * vCPU's YMM/ZMM contents never stay in the registers for v to find after its own
+ * XSETBV. The union of two valid XCR0 values is valid (13.3's rules are implications
+ * and all-or-none groups). */
 void vcpu_fpu_restore(struct vcpu *v)
 {
-	uint64_t ext = v->fpu_xcr0 & ~(CPU_XCR0_X87 | CPU_XCR0_SSE);
+	unsigned cpu = this_cpu_id();
+	uint64_t xcr0 = v->fpu_xcr0 | xcr0_now(cpu);
+	uint64_t ext = xcr0 & ~(CPU_XCR0_X87 | CPU_XCR0_SSE);
 	if (ext)
-		xcr0_set(this_cpu_id(), v->fpu_xcr0);
+		xcr0_set(cpu, xcr0);
 	fpu_move(v, false, ext);
 }
