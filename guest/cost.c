@@ -3,7 +3,7 @@
  * instructions, exact and repeatable), measured from inside the guest:
  *   CPUID (the cheapest exit Keel handles), the nop hypercall, a hypercall number Keel
  *   does not know (-ENOSYS: the VMCALL exit without the table's argument step and
- *   handler), and vcpu_info. Each is the minimum, median and maximum over ROUNDS rounds
+ *   handler), vcpu_info, and the MSR path (RDMSR of EFER, WRMSR of KERNEL_GS_BASE). Each is the minimum, median and maximum over ROUNDS rounds
  *   of CALLS calls, after a warm-up. Prints one line per figure, "cost: NAME min M median
  *   D max X cycles/round trip" and a summary line; checks nothing about speed (make bench
  *   runs it; no test does). Run with mem=4M.
@@ -20,8 +20,20 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_COUNT };
-static const char *const names[OP_COUNT] = { "cpuid", "hc_nop", "hc_unknown", "hc_vcpu_info" };
+enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_RDMSR, OP_WRMSR, OP_COUNT };
+static const char *const names[OP_COUNT] = { "cpuid",	     "hc_nop",	   "hc_unknown",
+					     "hc_vcpu_info", "rdmsr_efer", "wrmsr_kgs" };
+
+/* The MSR path: RDMSR of EFER (a VMCS-field row of the MSR table), WRMSR of
+ * KERNEL_GS_BASE (a row kept in the vCPU's MSR list). */
+static inline void msr_op(bool write)
+{
+	uint32_t lo = 0, hi = 0;
+	if (write)
+		__asm__ volatile("wrmsr" ::"c"(0xC0000102u), "a"(0x1000u), "d"(0u));
+	else
+		__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xC0000080u));
+}
 
 static void run(enum op op)
 {
@@ -36,6 +48,10 @@ static void run(enum op op)
 			break;
 		case OP_UNKNOWN:
 			(void)keel_hypercall(1000, 0, 0, 0);
+			break;
+		case OP_RDMSR:
+		case OP_WRMSR:
+			msr_op(op == OP_WRMSR);
 			break;
 		default:
 			(void)keel_vcpu_info();
@@ -74,8 +90,10 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		       names[op], (unsigned long long)per[0], (unsigned long long)median[op],
 		       (unsigned long long)per[ROUNDS - 1], ROUNDS, CALLS);
 	}
-	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu\n",
+	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu "
+	       "rdmsr_efer=%llu wrmsr_kgs=%llu\n",
 	       (unsigned long long)median[OP_CPUID], (unsigned long long)median[OP_NOP],
-	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO]);
+	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO],
+	       (unsigned long long)median[OP_RDMSR], (unsigned long long)median[OP_WRMSR]);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * The exit handlers, one family per file, each the table's entry for its reasons
  * (exit.c): exit_irq.c (interrupts, exceptions, HLT, events), exit_cpuid.c, exit_cr.c,
- * exit_io.c, exit_msr.c, exit_ept.c, hypercall.c (VMCALL). exit_irq.c also owns the
+ * exit_io.c, exit_msr.c, exit_xsetbv.c, exit_ept.c, hypercall.c (VMCALL). exit_irq.c also owns the
  * two event steps around every entry: vcpu_redeliver (exit.c, after each exit) and
  * vcpu_deliver_irq (sched.c, before each entry).
  */
@@ -24,6 +24,8 @@ void vcpu_redeliver(struct vcpu *v);
 void vcpu_deliver_irq(struct vcpu *v, uint64_t now);
 /* exit_cpuid.c */
 enum exit_action exit_cpuid(struct vcpu *v);
+/* exit_xsetbv.c */
+enum exit_action exit_xsetbv(struct vcpu *v);
 /* exit_cr.c */
 enum exit_action exit_cr_access(struct vcpu *v);
 /* exit_io.c */

@@ -68,6 +68,12 @@ struct vcpu {
 	unsigned index;				/* [c] 0 .. vcpu_count - 1 */
 	uint16_t vpid;				/* [c] 0: VPIDs not used */
 	struct frame *vmcs;			/* [o] (vmcs.c) */
+	struct frame *msr_list;			/* [o] (vmcs.c) guest and host MSR lists */
+	void *msr_kva;				/* [o] (vmcs.c) their bytes */
+	uint64_t xcr0;				/* [o] (exit_xsetbv.c) the guest's XCR0 */
+	struct frame *fpu_area;			/* [o] (xstate.c) x87/SSE/AVX save area */
+	void *fpu_kva;				/* [o] (xstate.c) its bytes */
+	uint64_t fpu_xcr0;			/* [o] (xstate.c) XCR0 when it was saved */
 	struct vcpu_regs regs;			/* [o] */
 	bool launched;				/* [o] VMLAUNCH done since the last VMCLEAR */
 	bool initialized;			/* [o] vmcs_setup done */

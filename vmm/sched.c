@@ -33,6 +33,7 @@
 #include "hypercall.h"
 #include "sched.h"
 #include "vmcs.h"
+#include "xstate.h"
 
 #define SLICE_MS 10
 
@@ -283,6 +284,7 @@ static enum exit_action vcpu_enter(struct vcpu *v)
 {
 	cli();
 	running_inc();
+	vcpu_xcr0_load(v);
 	int rc = vmx_enter(&v->regs, v->launched);
 	__atomic_fetch_sub(&running_now, 1, __ATOMIC_RELAXED);
 	sti(); /* a pending host interrupt (external-interrupt exit) is taken here */

@@ -3,6 +3,7 @@
  * current VMCS only; knows nothing of exits, devices or scheduling.
  */
 #include "vcpu.h"
+#include "cpu_model.h"
 
 /* The emulated instruction completes: a STI or MOV-SS shadow it sat in ends with it
  * (SDM Vol 3C 25.4.2 table 25-3), as on hardware (e.g. "sti; hlt" then wakes to an
@@ -17,11 +18,18 @@ void vcpu_skip_insn(struct vcpu *v)
 
 /* VM-entry interruption information (SDM Vol 3C 25.8.3): type 3 = hardware exception.
  * With CR0.PE = 0 (real mode under unrestricted guest) no error code may be delivered
- * (26.2.1.3): the exception goes without it, as on hardware. */
+ * (27.2.1.3): the exception goes without it, as on hardware. Injection pushes the
+ * guest-state RFLAGS as it is (27.6.1.1), so for a fault Keel sets RF there itself, as
+ * the CPU does in the image it pushes for a fault (cpu_model_vector_sets_rf); the
+ * handler's IRET then resumes the instruction without a second instruction-breakpoint
+ * #DB. Real mode pushes 16-bit FLAGS (no RF): nothing to set. */
 void vcpu_inject(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
-	if (!(vmread(VMCS_GUEST_CR0) & 1))
+	bool pe = vmread(VMCS_GUEST_CR0) & 1;
+	if (!pe)
 		has_error = false;
+	if (pe && cpu_model_vector_sets_rf(vector))
+		(void)vmwrite(VMCS_GUEST_RFLAGS, vmread(VMCS_GUEST_RFLAGS) | CPU_RFLAGS_RF);
 	uint32_t info = vector | (3u << 8) | (has_error ? 1u << 11 : 0) | (1u << 31);
 	(void)vmwrite(VMCS_ENTRY_INTR_INFO, info);
 	if (has_error)

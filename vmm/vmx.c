@@ -29,11 +29,13 @@ int vmx_ctl_adjust(uint64_t cap, struct vmx_ctl_req req, uint32_t *out, uint32_t
 
 /* Controls Keel asks for; see vmx.h for the bits. */
 static const struct vmx_ctl_req req_pin = { PIN_EXT_INTR | PIN_NMI, PIN_PREEMPT_TIMER };
-static const struct vmx_ctl_req req_proc = { PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY, 0 };
+static const struct vmx_ctl_req req_proc = { PROC_HLT | PROC_UNCOND_IO | PROC_SECONDARY,
+					     PROC_TSC_OFFSET };
 static const struct vmx_ctl_req req_proc2 = { PROC2_EPT,
 					      PROC2_VPID | PROC2_RDTSCP | PROC2_UNRESTRICTED };
-static const struct vmx_ctl_req req_exit = { EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER, 0 };
-static const struct vmx_ctl_req req_entry = { ENTRY_IA32E | ENTRY_LOAD_EFER, 0 };
+static const struct vmx_ctl_req req_exit = { EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+					     EXIT_SAVE_PAT | EXIT_LOAD_PAT };
+static const struct vmx_ctl_req req_entry = { ENTRY_IA32E | ENTRY_LOAD_EFER, ENTRY_LOAD_PAT };
 
 static int adjust(struct vmx_caps *c, const char *what, uint64_t cap, struct vmx_ctl_req r,
 		  uint32_t *out)

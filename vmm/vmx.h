@@ -58,6 +58,7 @@
 #define PIN_PREEMPT_TIMER (1u << 6)
 /* Primary processor-based controls (25.6.2, table 25-6). */
 #define PROC_INTR_WINDOW (1u << 2)
+#define PROC_TSC_OFFSET (1u << 3)
 #define PROC_HLT (1u << 7)
 #define PROC_INVLPG (1u << 9)
 #define PROC_CR3_LOAD (1u << 15)
@@ -72,10 +73,13 @@
 #define PROC2_UNRESTRICTED (1u << 7)
 /* VM-exit controls (25.7.1). */
 #define EXIT_HOST_64 (1u << 9)
+#define EXIT_SAVE_PAT (1u << 18)
+#define EXIT_LOAD_PAT (1u << 19)
 #define EXIT_SAVE_EFER (1u << 20)
 #define EXIT_LOAD_EFER (1u << 21)
 /* VM-entry controls (25.8.1). */
 #define ENTRY_IA32E (1u << 9)
+#define ENTRY_LOAD_PAT (1u << 14)
 #define ENTRY_LOAD_EFER (1u << 15)
 
 /* Basic exit reasons (SDM Vol 3D appendix C). */
@@ -97,6 +101,7 @@ enum vmx_exit_reason {
 	EXIT_EPT_VIOLATION = 48,
 	EXIT_EPT_MISCONFIG = 49,
 	EXIT_PREEMPT_TIMER = 52,
+	EXIT_XSETBV = 55,
 	EXIT_REASON_COUNT = 70,
 };
 #define EXIT_REASON_ENTRY_FAIL (1u << 31)
