@@ -53,6 +53,11 @@ static int64_t sext(uint64_t v, unsigned bytes)
 	return (int64_t)(v << sh) >> sh;
 }
 
+static uint64_t size_mask(unsigned size)
+{
+	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+}
+
 /* Legacy prefixes in any order, then REX (64-bit mode; a REX followed by a legacy
  * prefix is ignored: Vol 2A 2.2.1). Leaves the cursor on the opcode. */
 static int prefixes(struct dec *x)
@@ -456,7 +461,26 @@ uint64_t decode_mem_offset(const struct decoded *d, const uint64_t regs[16], uin
 		a += regs[m->base & 15];
 	if (m->index >= 0)
 		a += regs[m->index & 15] * m->scale;
-	return d->addr_size == 8 ? a : a & ((1ull << (8 * d->addr_size)) - 1);
+	return a & size_mask(d->addr_size);
+}
+
+uint64_t decode_reg_write(uint64_t old, uint64_t val, unsigned size, bool high8)
+{
+	if (high8)
+		return (old & ~0xFF00ull) | (val & 0xFF) << 8;
+	if (size >= 4)
+		return val & size_mask(size);
+	return (old & ~size_mask(size)) | (val & size_mask(size));
+}
+
+uint64_t decode_reg_read(uint64_t r, unsigned size, bool high8)
+{
+	return high8 ? (r >> 8) & 0xFF : r & size_mask(size);
+}
+
+uint64_t decode_extend(uint64_t val, unsigned size, bool sign)
+{
+	return sign ? (uint64_t)sext(val, size) : val & size_mask(size);
 }
 
 /* ---- ALU evaluation: RFLAGS bits (Vol 1 3.4.3.1). */
@@ -485,7 +509,7 @@ static uint64_t zsp(uint64_t r, unsigned size)
 uint64_t decode_alu_eval(enum decode_alu op, unsigned size, uint64_t a, uint64_t b, uint64_t rflags,
 			 uint64_t *res)
 {
-	uint64_t mask = size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+	uint64_t mask = size_mask(size);
 	unsigned top = 8 * size - 1;
 	uint64_t cin = (op == ALU_ADC || op == ALU_SBB) ? rflags & FL_CF : 0, r, f = 0;
 	a &= mask;

@@ -95,6 +95,17 @@ int decode_insn(const uint8_t *bytes, size_t len, unsigned mode, struct decoded 
 uint64_t decode_mem_offset(const struct decoded *d, const uint64_t regs[16], uint64_t rip);
 
 /*
+ * The new value of a register whose old value is old after an instruction writes val to
+ * its low size bytes (high8: to bits 15:8, AH..BH): 8- and 16-bit writes keep the other
+ * bits, a 32-bit write zero-extends into bits 63:32 (SDM Vol 1 3.4.1.1).
+ */
+uint64_t decode_reg_write(uint64_t old, uint64_t val, unsigned size, bool high8);
+/* The size-byte operand of register value r (high8: bits 15:8). */
+uint64_t decode_reg_read(uint64_t r, unsigned size, bool high8);
+/* val's low size bytes, sign- or zero-extended to 64 bits. */
+uint64_t decode_extend(uint64_t val, unsigned size, bool sign);
+
+/*
  * ALU op on a (destination) and b (source) of size bytes with the carry-in of rflags:
  * stores the result in *res (to be written unless CMP/TEST) and returns rflags with
  * CF PF AF ZF SF OF updated (SDM Vol 1 3.4.3; AND/OR/XOR/TEST clear CF and OF, and leave

@@ -1,11 +1,14 @@
 /*
  * EPT exits: a violation inside guest RAM is a demand fault the guest's vm_space
- * resolves (the same fault handler host spaces use); outside RAM the guest ends with
- * the address (MMIO is not emulated yet: if a device registered the range, its name is
- * given). Qualification: SDM Vol 3C 28.2.1 table 28-7 (bit 0 read, 1 write, 2 fetch).
+ * resolves (the same fault handler host spaces use); in a device's MMIO range it is
+ * the guest's instruction touching the device, emulated by exit_mmio.c (an instruction
+ * fetch from a device ends the guest); elsewhere outside RAM the guest ends with the
+ * address and RIP. Qualification: SDM Vol 3C 28.2.1 table 28-7 (bit 0 read, 1 write,
+ * 2 fetch).
  */
 #include "dev/dev.h"
 #include "exit_handlers.h"
+#include "exit_mmio.h"
 
 static const char *access_word(uint64_t q)
 {
@@ -28,9 +31,12 @@ enum exit_action exit_ept_violation(struct vcpu *v)
 	unsigned access = ((q & 1) ? VM_ACCESS_READ : 0) | ((q & 2) ? VM_ACCESS_WRITE : 0) |
 			  ((q & 4) ? VM_ACCESS_EXEC : 0);
 	const struct vdev_range *r = vdev_find(g->devices, VDEV_MMIO, gpa.v);
-	if (r) /* a device's range, even over RAM, is never demand-paged */
-		return guest_kill(g, "%s at GPA 0x%llx of device '%s': MMIO is not emulated yet",
-				  access_word(q), (unsigned long long)gpa.v, r->ops->name);
+	if (r && (q & 4)) /* a device's range, even over RAM, is never demand-paged */
+		return guest_kill(g, "fetch at GPA 0x%llx of device '%s' at RIP 0x%llx",
+				  (unsigned long long)gpa.v, r->ops->name,
+				  (unsigned long long)v->rip);
+	if (r)
+		return exit_mmio(v, r, gpa);
 	if (gpa.v >= g->mem)
 		return outside_ram(v, gpa);
 	int err = vm_space_handle_fault_gpa(&g->space, GPA(gpa.v & ~PAGE_MASK), access);

@@ -465,6 +465,25 @@ static bool mem_offset_wraps_to_address_size(void)
 	return true;
 }
 
+/* Register write-back: partial writes keep the rest, 32-bit ones zero-extend. */
+static bool register_writes_follow_the_width_rules(void)
+{
+	const uint64_t old = 0x1122334455667788ull, val = 0xF0E0D0C0B0A09080ull;
+	T_ASSERT(decode_reg_write(old, val, 1, false) == 0x1122334455667780ull);
+	T_ASSERT(decode_reg_write(old, val, 1, true) == 0x1122334455668088ull);
+	T_ASSERT(decode_reg_write(old, val, 2, false) == 0x1122334455669080ull);
+	T_ASSERT(decode_reg_write(old, val, 4, false) == 0xB0A09080ull);
+	T_ASSERT(decode_reg_write(old, val, 8, false) == val);
+	T_ASSERT(decode_reg_read(old, 1, true) == 0x77 && decode_reg_read(old, 2, false) == 0x7788);
+	T_ASSERT(decode_reg_read(old, 4, false) == 0x55667788 &&
+		 decode_reg_read(old, 8, false) == old);
+	T_ASSERT(decode_extend(0x80, 1, true) == ~0x7Full && decode_extend(0x80, 1, false) == 0x80);
+	T_ASSERT(decode_extend(0x18000, 2, true) == 0xFFFFFFFFFFFF8000ull);
+	T_ASSERT(decode_extend(0x80000000, 4, true) == 0xFFFFFFFF80000000ull);
+	T_ASSERT(decode_extend(0x180000000ull, 4, false) == 0x80000000ull);
+	return true;
+}
+
 /* ---- ALU against the host CPU ---- */
 
 /* Runs insn on x (destination) and y with CF = cin; returns CF PF AF ZF SF (LAHF) | OF. */
@@ -626,6 +645,7 @@ static const struct fake_test tests[] = {
 	{ "every_form_with_every_prefix_set", every_form_with_every_prefix_set },
 	{ "string_forms_with_prefixes", string_forms_with_prefixes },
 	{ "mem_offset_wraps_to_address_size", mem_offset_wraps_to_address_size },
+	{ "register_writes_follow_the_width_rules", register_writes_follow_the_width_rules },
 	{ "alu_flags_match_the_host_cpu", alu_flags_match_the_host_cpu },
 	{ "random_bytes_never_overread", random_bytes_never_overread },
 };

@@ -10,9 +10,10 @@
  * end the guest (guest_exit/guest_kill: EXIT_STOP). A range claims an access by its
  * first byte.
  *
- * Port I/O is dispatched by exit_io.c. MMIO ranges can be registered and found, but no
- * exit dispatches to them yet: that needs an instruction decoder (the EPT-violation
- * handler names the device when it ends a guest for such an access).
+ * Port I/O is dispatched by exit_io.c; MMIO by exit_mmio.c, which decodes the guest's
+ * instruction (decode.h) at an EPT violation in a registered range and makes one access
+ * per memory operand (a device sees its offset and the instruction's width, aligned or
+ * not: each device decides what a width it does not support does).
  */
 #ifndef VMM_DEV_DEV_H
 #define VMM_DEV_DEV_H
@@ -39,10 +40,11 @@ struct vdev_range {
 
 #define VDEV_RANGE_MAX 16
 
-/* [c] filled while the guest is built, read-only once it runs. */
+/* [c] filled while the guest is built, read-only once it runs; [a] atomic. */
 struct vdev_bus {
 	unsigned count;
 	struct vdev_range range[VDEV_RANGE_MAX];
+	uint64_t mmio_exits[VDEV_RANGE_MAX]; /* [a] instructions emulated per MMIO range */
 };
 
 /* An empty bus, or NULL (out of memory). */
@@ -68,6 +70,11 @@ const struct vdev_range *vdev_find(const struct vdev_bus *bus, enum vdev_space s
  */
 bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned size, bool write,
 		 uint64_t *val, enum exit_action *action);
+
+/* Counts one emulated MMIO instruction for r's device (exit statistics). */
+void vdev_count_mmio(struct vdev_bus *bus, const struct vdev_range *r);
+/* "name=N, ..." of the MMIO devices that saw exits, into buf; returns the length. */
+int vdev_mmio_stats(const struct vdev_bus *bus, char *buf, size_t len);
 
 /* All ones of size bytes (1, 2, 4 or 8). */
 uint64_t vdev_size_mask(unsigned size);
