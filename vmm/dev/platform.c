@@ -2,6 +2,7 @@
 #include <keel/errno.h>
 
 #include "exit_port.h"
+#include "ioapic.h"
 #include "platform.h"
 #include "uart.h"
 
@@ -13,6 +14,8 @@ int vdev_platform_keel(struct guest *g)
 	int err = uart_attach(bus);
 	if (!err)
 		err = exit_port_attach(bus);
+	if (!err)
+		err = ioapic_attach(bus);
 	if (err) {
 		vdev_bus_destroy(bus);
 		return err;
