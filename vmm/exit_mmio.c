@@ -77,17 +77,18 @@ static uint64_t linear(unsigned seg, uint64_t off, bool long64)
 	return long64 ? la : la & 0xFFFFFFFFull;
 }
 
+/* Ends the guest naming the instruction (its first bytes: the reason has 128 chars). */
 static enum exit_action undecodable(struct vcpu *v, gpa_t gpa, const uint8_t *b, int n,
 				    const char *why)
 {
-	char bytes[3 * DECODE_MAX_LEN + 1] = "";
-	for (int i = 0, at = 0; i < n; i++)
+	char bytes[3 * 6 + 1] = "";
+	for (int i = 0, at = 0; i < n && i < 6; i++)
 		at +=
 		    snprintf(bytes + at, sizeof(bytes) - (size_t)at, "%s%02x", i ? " " : "", b[i]);
 	return guest_kill(
 	    v->guest,
-	    "MMIO at GPA 0x%llx by an instruction Keel does not emulate (%s: %s) at RIP 0x%llx",
-	    (unsigned long long)gpa.v, why, bytes, (unsigned long long)v->rip);
+	    "MMIO at GPA 0x%llx by an instruction Keel does not emulate at RIP 0x%llx: %s (%s)",
+	    (unsigned long long)gpa.v, (unsigned long long)v->rip, bytes, why);
 }
 
 /* Fetches and decodes; 0, or an error with *act what to do (fault injected or killed). */
