@@ -120,7 +120,32 @@ static void strings(void)
 	__asm__ volatile("movsl" : "+S"(s), "+D"(d) : : "memory");
 	tap_ok(r32(SEL) == 0x12 && dst == r32(WIN) && s == WIN + 4,
 	       "MOVS from RAM to IOREGSEL and from IOWIN to RAM (%x)", dst);
+	d = IOAPIC + 0x20; /* 900 dwords of ignored offsets: more than one exit's batch */
+	n = 900;
+	__asm__ volatile("rep stosl" : "+D"(d), "+c"(n) : "a"(0) : "memory");
+	d = SEL + 3;
+	n = 4;
+	__asm__ volatile("std; rep stosb; cld" : "+D"(d), "+c"(n) : "a"(0x02) : "memory", "cc");
+	tap_ok(r32(SEL) == 2 && n == 0 && d == SEL - 1,
+	       "REP STOSL of 900 dwords, and REP STOSB downwards (DF = 1)");
 }
+
+#if defined(__x86_64__)
+/* FS-based: the segment base takes part in the linear address (64-bit mode). */
+static void segment(void)
+{
+	uint32_t lo = IOAPIC, hi = 0, v;
+	__asm__ volatile("wrmsr" : : "c"(0xC0000100u), "a"(lo), "d"(hi));
+	w32(SEL, 1);
+	__asm__ volatile("movl %%fs:0x10, %0" : "=r"(v) : : "memory");
+	tap_ok(v == 0x00170011, "MOV through FS (base 0xFEC00000) reads IOWIN (%x)", v);
+}
+#else
+static void segment(void)
+{
+	tap_ok(true, "# SKIP FS base test: 64-bit only");
+}
+#endif
 
 static void alu(void)
 {
@@ -158,9 +183,10 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		misbehave(arg);
 		return 99; /* never: the guest must have been ended */
 	}
-	tap_plan(11);
+	tap_plan(13);
 	moves();
 	strings();
 	alu();
+	segment();
 	return tap_done();
 }
