@@ -6,6 +6,7 @@
  * register and CMP's flags. Every value read back is checked against the 82093AA's
  * rules (read-only bits, reserved bits, masked at reset).
  *
+ * With hooks=1, pins raised through KEEL_HC_TEST_IRQ must reach the IDT as programmed.
  * arg=1 (64-bit): a qword write to IOWIN (a bad width): the guest must be ended with a
  * reason.
  * arg=2: XCHG with the device (not emulated): ended naming the instruction.
@@ -23,7 +24,7 @@ static uint64_t pd_high[512] __attribute__((aligned(4096)));
 
 static void map_ioapic(void)
 {
-	uint64_t *pdpt = (uint64_t *)(uintptr_t)0x2000; /* Keel's PDPT (layout.h) */
+	uint64_t *pdpt = (uint64_t *)(uintptr_t)0x2000;			/* Keel's PDPT (layout.h) */
 	pd_high[(IOAPIC >> 21) & 511] = (IOAPIC & ~0x1FFFFFull) | 0x9B; /* P RW PWT PCD PS */
 	pdpt[3] = (uintptr_t)pd_high | 3;
 	uintptr_t cr3;
@@ -157,6 +158,65 @@ static void alu(void)
 	tap_ok(eq && r32(WIN) == 0x8055, "AND, OR and CMP on the entry (%x)", r32(WIN));
 }
 
+/* ---- delivery: a pin raised through the test hook (hooks=1) reaches the IDT. */
+
+volatile uint32_t irq_count;
+void irq_stub(void);
+#if defined(__x86_64__)
+__asm__(".globl irq_stub\nirq_stub:\n\tlock incl irq_count\n\tiretq\n");
+struct gate {
+	uint16_t off0, sel;
+	uint8_t ist, attr;
+	uint16_t off1;
+	uint32_t off2, zero;
+};
+#else
+__asm__(".globl irq_stub\nirq_stub:\n\tlock incl irq_count\n\tiret\n");
+struct gate {
+	uint16_t off0, sel;
+	uint8_t zero, attr;
+	uint16_t off1;
+};
+#endif
+static struct gate idt[256];
+
+static void idt_set(unsigned vector)
+{
+	uint16_t cs;
+	uintptr_t h = (uintptr_t)irq_stub;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	idt[vector] = (struct gate){
+		.off0 = (uint16_t)h, .sel = cs, .attr = 0x8E, .off1 = (uint16_t)(h >> 16)
+	};
+#if defined(__x86_64__)
+	idt[vector].off2 = (uint32_t)(h >> 32);
+#endif
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uintptr_t base;
+	} idtr = { sizeof(idt) - 1, (uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+static void delivery(void)
+{
+	idt_set(0x40);
+	reg_set(0x10 + 2 * 3 + 1, 0); /* pin 3: destination APIC 0 */
+	reg_set(0x10 + 2 * 3, 0x40);  /* fixed, physical, edge, unmasked, vector 0x40 */
+	long reached = keel_test_irq(3);
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+	tap_ok(reached == 1 && irq_count == 1, "pin 3 reaches vCPU 0 at vector 0x40 (%ld, %u)",
+	       reached, irq_count);
+	reg_set(0x10 + 2 * 3, 0x10040); /* masked */
+	reached = keel_test_irq(3);
+	__asm__ volatile("sti; nop; nop; cli" ::: "memory");
+	reg_set(0x10 + 2 * 3 + 1, 0x05000000); /* unmasked again, to APIC 5: no such vCPU */
+	reg_set(0x10 + 2 * 3, 0x40);
+	long nobody = keel_test_irq(3);
+	tap_ok(reached == 0 && nobody == 0 && irq_count == 1 && keel_test_irq(24) == -22,
+	       "masked pin and absent destination deliver nothing; pin 24 refused");
+}
+
 static void misbehave(uintptr_t arg)
 {
 	w32(SEL, 0x10);
@@ -183,10 +243,11 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		misbehave(arg);
 		return 99; /* never: the guest must have been ended */
 	}
-	tap_plan(13);
+	tap_plan(15);
 	moves();
 	strings();
 	alu();
 	segment();
+	delivery();
 	return tap_done();
 }
