@@ -10,6 +10,8 @@
  * arg=1 (64-bit): a qword write to IOWIN (a bad width): the guest must be ended with a
  * reason.
  * arg=2: XCHG with the device (not emulated): ended naming the instruction.
+ * arg=3 (64-bit, hooks=1): an interrupt frame pushed onto the device; arg=4 (64-bit): a
+ * page table inside the device: both ended (the instruction at RIP did not make them).
  * The long-mode guest maps the page itself (Keel's tables cover the first 1 GiB only).
  */
 #include "keel_guest.h"
@@ -217,6 +219,29 @@ static void delivery(void)
 	       "masked pin and absent destination deliver nothing; pin 24 refused");
 }
 
+#if defined(__x86_64__)
+/* arg=3: an interrupt frame pushed onto the device (RSP inside the page). */
+static void stack_on_device(void)
+{
+	idt_set(0x40);
+	reg_set(0x10 + 2 * 3 + 1, 0);
+	reg_set(0x10 + 2 * 3, 0x40);
+	printf("mmio: an interrupt with RSP on the I/O APIC (raised: %ld)\n", keel_test_irq(3));
+	__asm__ volatile("mov %0, %%rsp; sti; nop; hlt" : : "r"(IOAPIC + 0x800ul) : "memory");
+}
+
+/* arg=4: a page table inside the device: the CPU's walk reads it. */
+static void table_on_device(void)
+{
+	pd_high[(0xFEA00000u >> 21) & 511] = IOAPIC | 3; /* a PT at 0xFEC00000 */
+	printf("mmio: a page walk through the I/O APIC page\n");
+	__asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3; movl (%0), %%eax"
+			 :
+			 : "r"(0xFEA00000ul)
+			 : "rax", "memory");
+}
+#endif
+
 static void misbehave(uintptr_t arg)
 {
 	w32(SEL, 0x10);
@@ -225,11 +250,17 @@ static void misbehave(uintptr_t arg)
 #if defined(__x86_64__)
 		__asm__ volatile("movq %1, (%0)" : : "r"(WIN), "r"(0ull) : "memory");
 #endif
-	} else {
+	} else if (arg == 2) {
 		printf("mmio: XCHG with IOWIN\n");
 		uint32_t v = 0;
 		__asm__ volatile("xchgl %0, (%1)" : "+r"(v) : "r"(WIN) : "memory");
 	}
+#if defined(__x86_64__)
+	if (arg == 3)
+		stack_on_device();
+	if (arg == 4)
+		table_on_device();
+#endif
 }
 
 int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
