@@ -20,11 +20,10 @@
 #define VMM_DEV_IOAPIC_H
 
 #include "dev.h"
+#include "ioapic_model.h"
 
 #define IOAPIC_BASE 0xFEC00000ull
 #define IOAPIC_SIZE 0x1000ull
-#define IOAPIC_PINS 24u
-#define IOAPIC_VERSION (0x11u | (IOAPIC_PINS - 1) << 16)
 
 /* Registers the I/O APIC page on bus. 0, -ENOMEM or vdev_register's error. */
 int ioapic_attach(struct vdev_bus *bus) __must_check;
