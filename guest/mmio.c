@@ -142,11 +142,21 @@ static void segment(void)
 	w32(SEL, 1);
 	__asm__ volatile("movl %%fs:0x10, %0" : "=r"(v) : : "memory");
 	tap_ok(v == 0x00170011, "MOV through FS (base 0xFEC00000) reads IOWIN (%x)", v);
+	uint64_t r11, r10;
+	__asm__ volatile("mov $-1, %%r11; mov $-1, %%r10; movl (%2), %%r11d; movw (%2), %%r10w; "
+			 "mov %%r11, %0; mov %%r10, %1"
+			 : "=&r"(r11), "=&r"(r10)
+			 : "r"(WIN)
+			 : "r10", "r11", "memory");
+	tap_ok(r11 == 0x00170011 && r10 == 0xFFFFFFFFFFFF0011ull,
+	       "R11D load zero-extends, R10W load keeps bits 63:16 (%llx %llx)",
+	       (unsigned long long)r11, (unsigned long long)r10);
 }
 #else
 static void segment(void)
 {
 	tap_ok(true, "# SKIP FS base test: 64-bit only");
+	tap_ok(true, "# SKIP R8-R15 test: 64-bit only");
 }
 #endif
 
@@ -274,7 +284,7 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		misbehave(arg);
 		return 99; /* never: the guest must have been ended */
 	}
-	tap_plan(15);
+	tap_plan(16);
 	moves();
 	strings();
 	alu();

@@ -40,20 +40,18 @@ static unsigned code_size(struct vcpu *v)
 	return (vmread(VMCS_GUEST_CS_AR) >> 14) & 1 ? 4 : 2;
 }
 
-/* Slot of register n (hardware numbering) in struct vcpu_regs; 4 (RSP) is in the VMCS. */
-static uint64_t *gpr_slot(struct vcpu *v, unsigned n)
-{
-	static const uint8_t slot[16] = { 0, 2, 3, 1, 0, 6, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14 };
-	uint64_t *base = &v->regs.rax; /* struct vcpu_regs: 15 uint64_t GPRs in this order */
-	return base + slot[n & 15];
-}
+#define R(name) offsetof(struct vcpu_regs, name)
+/* Register n (hardware numbering) in struct vcpu_regs; RSP (4) lives in the VMCS. */
+static const uint8_t gpr_offset[16] = { R(rax), R(rcx), R(rdx), R(rbx), 0,	R(rbp),
+					R(rsi), R(rdi), R(r8),	R(r9),	R(r10), R(r11),
+					R(r12), R(r13), R(r14), R(r15) };
 
 static void gpr_write(struct vcpu *v, unsigned n, uint64_t val)
 {
 	if ((n & 15) == 4)
 		(void)vmwrite(VMCS_GUEST_RSP, val);
 	else
-		*gpr_slot(v, n) = val;
+		*(uint64_t *)((char *)&v->regs + gpr_offset[n & 15]) = val;
 }
 
 /* Writes val into register operand (reg, size, high8) with the width rules. */
