@@ -32,7 +32,7 @@ static bool reset_state_and_identity(void)
 {
 	struct ioapic_model m;
 	ioapic_model_reset(&m);
-	T_ASSERT(sel_read(&m, 1) == 0x00170011); /* version 0x11, max entry 23 */
+	T_ASSERT(sel_read(&m, 1) == 0x00170020); /* version 0x20, max entry 23 */
 	T_ASSERT(sel_read(&m, 0) == 0 && sel_read(&m, 2) == 0);
 	for (unsigned i = 0; i < IOAPIC_PINS; i++) {
 		T_ASSERT(sel_read(&m, (uint8_t)(0x10 + 2 * i)) == 0x00010000); /* masked */
@@ -41,7 +41,7 @@ static bool reset_state_and_identity(void)
 	sel_write(&m, 0, 0xFFFFFFFF);
 	T_ASSERT(sel_read(&m, 0) == 0x0F000000 && sel_read(&m, 2) == 0x0F000000);
 	sel_write(&m, 1, 0);
-	T_ASSERT(sel_read(&m, 1) == 0x00170011); /* read-only */
+	T_ASSERT(sel_read(&m, 1) == 0x00170020); /* read-only */
 	sel_write(&m, 0x40, 0x1234);		 /* past entry 23: nothing */
 	T_ASSERT(sel_read(&m, 0x40) == 0 && sel_read(&m, 0x3F) == 0);
 	return true;
@@ -73,7 +73,7 @@ static uint64_t ref_read(const struct ioapic_model *m, uint64_t off, unsigned si
 	else if ((off & ~3ull) == 0x10 && m->sel >= 0x10 && m->sel < 0x40)
 		dw = (uint32_t)(m->rte[(m->sel - 0x10) / 2] >> (m->sel & 1 ? 32 : 0));
 	else if ((off & ~3ull) == 0x10 && m->sel == 1)
-		dw = 0x00170011;
+		dw = 0x00170020; /* version 0x20 (QEMU's default), 24 pins */
 	else if ((off & ~3ull) == 0x10 && (m->sel == 0 || m->sel == 2))
 		dw = m->id;
 	uint64_t v = (uint64_t)dw >> (8 * (off & 3));
@@ -118,6 +118,24 @@ static bool narrow_writes_merge(void)
 	return true;
 }
 
+/* QEMU's model: the registers repeat every 256 bytes; a dword EOI write clears the
+ * remote IRR of the entries with that vector (and nothing else). */
+static bool aliases_and_eoi(void)
+{
+	struct ioapic_model m;
+	uint64_t v = 0;
+	ioapic_model_reset(&m);
+	T_ASSERT(ioapic_model_write(&m, 0x300, 4, 1) == 0 && m.sel == 1);
+	T_ASSERT(ioapic_model_read(&m, 0x710, 4, &v) == 0 && v == 0x00170020);
+	m.rte[5] = 0x0000000000005031ull; /* level, remote IRR set, vector 0x31 */
+	m.rte[6] = 0x0000000000005032ull;
+	T_ASSERT(ioapic_model_write(&m, 0x40, 2, 0x31) == 0 && m.rte[5] == 0x5031);
+	T_ASSERT(ioapic_model_write(&m, 0x40, 4, 0x31) == 0);
+	T_ASSERT(m.rte[5] == 0x1031 && m.rte[6] == 0x5032);
+	T_ASSERT(ioapic_model_read(&m, 0x40, 4, &v) == 0 && v == 0);
+	return true;
+}
+
 static bool routing_by_destination_and_mode(void)
 {
 	struct ioapic_route r;
@@ -143,6 +161,7 @@ static const struct fake_test tests[] = {
 	{ "entries_keep_read_only_and_reserved_bits", entries_keep_read_only_and_reserved_bits },
 	{ "every_offset_and_width", every_offset_and_width },
 	{ "narrow_writes_merge", narrow_writes_merge },
+	{ "aliases_and_eoi", aliases_and_eoi },
 	{ "routing_by_destination_and_mode", routing_by_destination_and_mode },
 };
 

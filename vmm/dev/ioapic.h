@@ -1,8 +1,9 @@
 /*
  * The I/O APIC (ioapic.c), as the 82093AA datasheet describes it and QEMU's `pc`
  * machine places it: one per guest at 0xFEC00000, 24 pins, registers reached through
- * IOREGSEL (offset 0x00) and IOWIN (0x10): ID (0x00), version (0x01: 0x11, 23 = the
- * highest redirection entry), arbitration ID (0x02), and the redirection table
+ * IOREGSEL (offset 0x00) and IOWIN (0x10), with the EOI register (0x40) of version 0x20:
+ * ID (0x00), version (0x01: 0x20, 23 = the highest redirection entry), arbitration ID
+ * (0x02), and the redirection table
  * (0x10 + 2n low dword, 0x11 + 2n high dword: vector, delivery mode, destination mode,
  * polarity, trigger mode, mask, destination; all masked at reset).
  *
@@ -14,7 +15,9 @@
  * Widths: IOREGSEL and IOWIN are 32-bit registers; an access of 1, 2 or 4 bytes inside
  * one of their dwords reads or writes those bytes (a narrow IOWIN write merges into the
  * selected register); an 8-byte access or one crossing a dword ends the guest ("bad
- * width"). Other offsets read 0 and ignore writes.
+ * width"). Other offsets read 0 and ignore writes. Differences from QEMU's model, which
+ * is otherwise followed (version 0x20, registers repeating every 256 bytes): QEMU reads
+ * narrow IOWIN accesses as 0 and ignores narrow writes, and ignores bad widths.
  */
 #ifndef VMM_DEV_IOAPIC_H
 #define VMM_DEV_IOAPIC_H

@@ -11,10 +11,13 @@
 #define REG_REDIR 0x10
 #define OFF_SEL 0x00
 #define OFF_WIN 0x10
+#define OFF_EOI 0x40
+#define OFF_ALIAS 0xFFull /* the registers repeat every 256 bytes of the page */
 
 #define RTE_VECTOR 0xFFull
 #define RTE_DM_SHIFT 8
 #define RTE_DESTMODE (1ull << 11)
+#define RTE_REMOTE_IRR (1ull << 14)
 #define RTE_LEVEL (1ull << 15)
 /* Writable: vector, delivery mode, destination mode, polarity, trigger mode, mask,
  * destination (delivery status, bit 12, and remote IRR, bit 14, are read-only). */
@@ -66,6 +69,14 @@ static uint32_t dword_read(const struct ioapic_model *m, uint64_t dw)
 	return dw == OFF_SEL ? m->sel : dw == OFF_WIN ? reg_read(m, m->sel) : 0;
 }
 
+/* An EOI for vector: its level-triggered entries may interrupt again (82093AA v0x20). */
+static void eoi(struct ioapic_model *m, unsigned vector)
+{
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		if ((m->rte[i] & RTE_VECTOR) == vector)
+			m->rte[i] &= ~RTE_REMOTE_IRR;
+}
+
 static bool width_ok(uint64_t off, unsigned size)
 {
 	return size && size <= 4 && (off & 3) + size <= 4;
@@ -75,7 +86,7 @@ int ioapic_model_read(const struct ioapic_model *m, uint64_t off, unsigned size,
 {
 	if (!width_ok(off, size))
 		return -EINVAL;
-	uint64_t v = dword_read(m, off & ~3ull) >> (8 * (off & 3));
+	uint64_t v = dword_read(m, off & OFF_ALIAS & ~3ull) >> (8 * (off & 3));
 	*val = size == 4 ? v : v & ((1ull << (8 * size)) - 1);
 	return 0;
 }
@@ -84,7 +95,9 @@ int ioapic_model_write(struct ioapic_model *m, uint64_t off, unsigned size, uint
 {
 	if (!width_ok(off, size))
 		return -EINVAL;
-	uint64_t dw = off & ~3ull;
+	uint64_t dw = off & OFF_ALIAS & ~3ull;
+	if (dw == OFF_EOI && size == 4)
+		eoi(m, (unsigned)val & 0xFF);
 	unsigned sh = 8 * (unsigned)(off & 3);
 	uint32_t mask = (uint32_t)(((1ull << (8 * size)) - 1) << sh);
 	uint32_t v = (dword_read(m, dw) & ~mask) | ((uint32_t)(val << sh) & mask);

@@ -10,7 +10,8 @@
 #include <keel/types.h>
 
 #define IOAPIC_PINS 24u
-#define IOAPIC_VERSION (0x11u | (IOAPIC_PINS - 1) << 16)
+/* Version 0x20 (with the EOI register), as QEMU's `pc` machine has it by default. */
+#define IOAPIC_VERSION (0x20u | (IOAPIC_PINS - 1) << 16)
 
 #define IOAPIC_RTE_MASK (1ull << 16)
 
@@ -24,10 +25,12 @@ struct ioapic_model {
 void ioapic_model_reset(struct ioapic_model *m);
 
 /*
- * An access of size bytes at offset off of the page (IOREGSEL at 0x00, IOWIN at 0x10).
- * Inside one of their dwords, 1, 2 or 4 bytes read or write those bytes (a narrow write
- * merges into the register); other offsets read 0 and ignore writes. Returns 0, or
- * -EINVAL for a bad width (8 bytes, or crossing a dword): nothing done.
+ * An access of size bytes at offset off of the page (IOREGSEL at 0x00, IOWIN at 0x10,
+ * EOI at 0x40; the registers repeat every 256 bytes, as on QEMU). Inside IOREGSEL's or
+ * IOWIN's dword, 1, 2 or 4 bytes read or write those bytes (a narrow write merges into
+ * the register); a dword write to EOI ends the level-triggered interrupt of that vector
+ * (clears remote IRR); other offsets read 0 and ignore writes. Returns 0, or -EINVAL
+ * for a bad width (8 bytes, or crossing a dword): nothing done.
  */
 int ioapic_model_read(const struct ioapic_model *m, uint64_t off, unsigned size, uint64_t *val);
 int ioapic_model_write(struct ioapic_model *m, uint64_t off, unsigned size, uint64_t val);
