@@ -16,7 +16,8 @@
  * one of their dwords reads or writes those bytes (a narrow IOWIN write merges into the
  * selected register); an 8-byte access or one crossing a dword ends the guest ("bad
  * width"). Other offsets read 0 and ignore writes. Differences from QEMU's model, which
- * is otherwise followed (version 0x20, registers repeating every 256 bytes): QEMU reads
+ * is otherwise followed (version 0x20, registers repeating every 256 bytes, reserved
+ * bits of an entry kept as written): QEMU reads
  * narrow IOWIN accesses as 0 and ignores narrow writes, and ignores bad widths.
  */
 #ifndef VMM_DEV_IOAPIC_H

@@ -19,9 +19,9 @@
 #define RTE_DESTMODE (1ull << 11)
 #define RTE_REMOTE_IRR (1ull << 14)
 #define RTE_LEVEL (1ull << 15)
-/* Writable: vector, delivery mode, destination mode, polarity, trigger mode, mask,
- * destination (delivery status, bit 12, and remote IRR, bit 14, are read-only). */
-#define RTE_WRITABLE (0xFFFull | 1ull << 13 | RTE_LEVEL | IOAPIC_RTE_MASK | 0xFFull << 56)
+/* Read-only: delivery status (bit 12) and remote IRR (bit 14). The reserved bits keep
+ * what is written, as on QEMU (the datasheet leaves them undefined). */
+#define RTE_WRITABLE (~(1ull << 12 | RTE_REMOTE_IRR))
 #define ID_MASK 0x0F000000u
 
 enum { DM_FIXED = 0, DM_LOWEST = 1 };
@@ -50,7 +50,7 @@ static uint32_t reg_read(const struct ioapic_model *m, unsigned idx)
 	return 0;
 }
 
-/* Writes the 32-bit register idx; read-only and reserved bits keep their value. */
+/* Writes the 32-bit register idx; read-only bits keep their value. */
 static void reg_write(struct ioapic_model *m, unsigned idx, uint32_t val)
 {
 	if (idx == REG_ID)
