@@ -150,9 +150,11 @@ static enum exit_action finish_rw(struct vcpu *v, const struct decoded *d,
 static enum exit_action emulate_rw(struct vcpu *v, const struct decoded *d,
 				   const struct vdev_range *r, gpa_t gpa)
 {
-	uint64_t regs[16];
-	for (unsigned i = 0; i < 16; i++)
-		regs[i] = vcpu_gpr_read(v, i);
+	uint64_t regs[16] = { 0 }; /* only the operand's base and index are read */
+	if (d->mem.base >= 0 && d->mem.base < 16)
+		regs[d->mem.base] = vcpu_gpr_read(v, (unsigned)d->mem.base);
+	if (d->mem.index >= 0)
+		regs[d->mem.index] = vcpu_gpr_read(v, (unsigned)d->mem.index);
 	uint64_t la = linear(d->mem.seg, decode_mem_offset(d, regs, v->rip), code_size(v) == 8);
 	if ((la ^ gpa.v) & PAGE_MASK)
 		return guest_kill(v->guest,
