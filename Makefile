@@ -165,7 +165,7 @@ $(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-
 GUEST_ASM    := $(wildcard guest/*.asm)
 GUEST_C64    := hello64=hello $(foreach f,$(filter-out hello,$(notdir $(basename \
 	$(wildcard guest/*.c)))),$(f)=$(f))
-GUEST_C32    := hello32=hello
+GUEST_C32    := hello32=hello mmio32=mmio
 guest_name    = $(firstword $(subst =, ,$(1)))
 guest_src     = $(lastword $(subst =, ,$(1)))
 GUEST_C_ALL  := $(foreach g,$(GUEST_C64) $(GUEST_C32),$(call guest_name,$(g)))

@@ -116,6 +116,8 @@ static long model(unsigned nr, uint64_t a0, uint64_t a1)
 		return UNPREDICTED; /* > 0, checked below */
 	case KEEL_HC_TEST_BAD_STATE:
 		return EPERM_RET; /* no hooks=1 */
+	case KEEL_HC_TEST_IRQ:
+		return a0 > 23 ? EINVAL_RET : EPERM_RET; /* bounds first, then no hooks=1 */
 	}
 	return ENOSYS_RET;
 }

@@ -10,6 +10,7 @@
 #include <uapi/keel_hypercall.h>
 
 #include "dev/console.h"
+#include "dev/ioapic.h"
 #include "dev/timer.h"
 #include "guest_mem.h"
 #include "hypercall.h"
@@ -172,4 +173,12 @@ HC_HANDLER(test_bad_state)
 		return -EPERM;
 	(void)vmwrite(VMCS_GUEST_RFLAGS, 0);
 	return 0;
+}
+
+/* Stands for a device raising an I/O APIC pin until real devices are wired to it. */
+HC_HANDLER(test_irq)
+{
+	if (!v->guest->hooks)
+		return -EPERM;
+	return ioapic_raise(v->guest, (unsigned)a->val[0]);
 }

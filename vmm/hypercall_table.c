@@ -22,6 +22,7 @@ HC_HANDLER(exit_stats);
 HC_HANDLER(mem_op);
 HC_RESUME(mem_op);
 HC_HANDLER(test_bad_state);
+HC_HANDLER(test_irq);
 
 const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 	[KEEL_HC_CONSOLE_WRITE] = {
@@ -109,5 +110,14 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.fn = hc_test_bad_state,
 		.retry_busy = false,
 		.arg_count = 0,
+	},
+	[KEEL_HC_TEST_IRQ] = {
+		.name = "test_irq",
+		.fn = hc_test_irq,
+		.retry_busy = false,
+		.arg_count = 1,
+		.arg = {
+			{ .kind = HC_ARG_U64, .max = 23 }, /* pin */
+		},
 	},
 };

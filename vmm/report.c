@@ -37,6 +37,9 @@ static void exit_stats(const struct guest *g, uint64_t *total, uint64_t *hcalls,
 		if (count[r] && n < (int)len - 48)
 			n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", n ? ", " : "",
 				      vmx_exit_reason_str(r), (unsigned long long)count[r]);
+	char mmio[96];
+	if (vdev_mmio_stats(g->devices, mmio, sizeof(mmio)) && n < (int)len - 112)
+		snprintf(buf + n, len - (size_t)n, "; MMIO by device: %s", mmio);
 }
 
 /* Prints the VMCALL rate of guests that made many hypercalls, over the time their

@@ -82,4 +82,10 @@ static inline long keel_test_bad_state(void)
 	return keel_hypercall(KEEL_HC_TEST_BAD_STATE, 0, 0, 0);
 }
 
+/* A test hook, only for guests described with hooks=1 (else -EPERM): an edge on pin of the guest's I/O APIC, as a device raising its line; returns how many vCPUs the pin's redirection entry reached (0: masked, not fixed or lowest priority, or the vCPU had an interrupt pending). Returns vCPUs reached or -EPERM, -ENODEV. */
+static inline long keel_test_irq(unsigned long pin)
+{
+	return keel_hypercall(KEEL_HC_TEST_IRQ, (unsigned long)pin, 0, 0);
+}
+
 #endif

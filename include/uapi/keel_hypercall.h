@@ -24,7 +24,8 @@
 #define KEEL_HC_EXIT_STATS 7
 #define KEEL_HC_MEM_OP 8
 #define KEEL_HC_TEST_BAD_STATE 9
-#define KEEL_HC_COUNT 10
+#define KEEL_HC_TEST_IRQ 10
+#define KEEL_HC_COUNT 11
 
 /* bytes one console_write takes at most */
 #define KEEL_HC_CONSOLE_MAX 4096

@@ -125,3 +125,21 @@ bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned 
 	}
 	return true;
 }
+
+void vdev_count_mmio(struct vdev_bus *bus, const struct vdev_range *r)
+{
+	__atomic_fetch_add(&bus->mmio_exits[r - bus->range], 1, __ATOMIC_RELAXED);
+}
+
+int vdev_mmio_stats(const struct vdev_bus *bus, char *buf, size_t len)
+{
+	int n = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; bus && i < bus->count; i++) {
+		uint64_t c = __atomic_load_n(&bus->mmio_exits[i], __ATOMIC_RELAXED);
+		if (c && n < (int)len - 40)
+			n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", n ? ", " : "",
+				      bus->range[i].ops->name, (unsigned long long)c);
+	}
+	return n;
+}

@@ -10,9 +10,10 @@
  * end the guest (guest_exit/guest_kill: EXIT_STOP). A range claims an access by its
  * first byte.
  *
- * Port I/O is dispatched by exit_io.c. MMIO ranges can be registered and found, but no
- * exit dispatches to them yet: that needs an instruction decoder (the EPT-violation
- * handler names the device when it ends a guest for such an access).
+ * Port I/O is dispatched by exit_io.c; MMIO by exit_mmio.c, which decodes the guest's
+ * instruction (decode.h) at an EPT violation in a registered range and makes one access
+ * per memory operand (a device sees its offset and the instruction's width, aligned or
+ * not: each device decides what a width it does not support does).
  */
 #ifndef VMM_DEV_DEV_H
 #define VMM_DEV_DEV_H
@@ -54,6 +55,7 @@ struct vdev_bus {
 	unsigned count;
 	struct vdev_range range[VDEV_RANGE_MAX];
 	struct vdev_unclaimed unclaimed;
+	uint64_t mmio_exits[VDEV_RANGE_MAX]; /* [a] instructions emulated per MMIO range */
 };
 
 /* An empty bus, or NULL (out of memory). */
@@ -88,6 +90,10 @@ bool vdev_access(struct vcpu *v, enum vdev_space space, uint64_t addr, unsigned 
 void vdev_note_unclaimed(struct vdev_bus *bus, unsigned port);
 /* "0x60=3, 0x2f8=1, other=2" into buf (empty if none). */
 void vdev_unclaimed_str(const struct vdev_bus *bus, char *buf, size_t len);
+/* Counts one emulated MMIO instruction for r's device (exit statistics). */
+void vdev_count_mmio(struct vdev_bus *bus, const struct vdev_range *r);
+/* "name=N, ..." of the MMIO devices that saw exits, into buf; returns the length. */
+int vdev_mmio_stats(const struct vdev_bus *bus, char *buf, size_t len);
 
 /* All ones of size bytes (1, 2, 4 or 8). */
 uint64_t vdev_size_mask(unsigned size);

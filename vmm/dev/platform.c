@@ -6,6 +6,7 @@
 #include "pci.h"
 #include "pic.h"
 #include "pit.h"
+#include "ioapic.h"
 #include "platform.h"
 #include "port80.h"
 #include "rtc.h"
