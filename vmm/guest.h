@@ -21,7 +21,7 @@
 #include "guest_desc.h"
 #include "vmx.h"
 
-#define GUEST_MAX 32u
+#define GUEST_MAX 64u
 #define GUEST_CONSOLE_LINE 160
 
 enum guest_state { GUEST_NEW, GUEST_RUNNING, GUEST_EXITED, GUEST_KILLED };

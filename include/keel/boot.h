@@ -8,7 +8,7 @@
 #include <keel/types.h>
 
 #define BOOT_MAX_MEM 64
-#define BOOT_MAX_MODS 64
+#define BOOT_MAX_MODS 96
 #define BOOT_CMDLINE_MAX 4096
 
 enum boot_mem_type { BOOT_MEM_USABLE = 1, BOOT_MEM_RESERVED = 2, BOOT_MEM_ACPI = 3 };

@@ -3,10 +3,10 @@
 
 #include "exit_port.h"
 #include "fw_cfg.h"
+#include "ioapic.h"
 #include "pci.h"
 #include "pic.h"
 #include "pit.h"
-#include "ioapic.h"
 #include "platform.h"
 #include "port80.h"
 #include "rtc.h"
@@ -30,6 +30,8 @@ static int attach_all(struct guest *g, struct vdev_bus *bus)
 		err = vpci_attach(bus);
 	if (!err)
 		err = port80_attach(bus);
+	if (!err)
+		err = ioapic_attach(bus);
 	return err;
 }
 
