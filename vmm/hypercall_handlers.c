@@ -11,6 +11,7 @@
 
 #include "dev/console.h"
 #include "dev/timer.h"
+#include "dump.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 
@@ -172,4 +173,9 @@ HC_HANDLER(test_bad_state)
 		return -EPERM;
 	(void)vmwrite(VMCS_GUEST_RFLAGS, 0);
 	return 0;
+}
+
+HC_HANDLER(dump)
+{
+	return dump_for_guest(v, (unsigned)a->val[0], a->pinned[1] ? &a->pin[1] : NULL);
 }

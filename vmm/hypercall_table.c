@@ -22,6 +22,7 @@ HC_HANDLER(exit_stats);
 HC_HANDLER(mem_op);
 HC_RESUME(mem_op);
 HC_HANDLER(test_bad_state);
+HC_HANDLER(dump);
 
 const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 	[KEEL_HC_CONSOLE_WRITE] = {
@@ -106,5 +107,16 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.fn = hc_test_bad_state,
 		.retry_busy = false,
 		.arg_count = 0,
+	},
+	[KEEL_HC_DUMP] = {
+		.name = "dump",
+		.fn = hc_dump,
+		.retry_busy = false,
+		.arg_count = 3,
+		.arg = {
+			{ .kind = HC_ARG_U64, .min = 1, .max = 7 }, /* what */
+			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 2 }, /* buf */
+			{ .kind = HC_ARG_U64, .max = KEEL_DUMP_BUF_MAX }, /* len */
+		},
 	},
 };

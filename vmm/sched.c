@@ -27,6 +27,7 @@
 #include <keel/time.h>
 
 #include "dev/timer.h"
+#include "dump.h"
 #include "exit.h"
 #include "exit_handlers.h"
 #include "hypercall.h"
@@ -336,6 +337,8 @@ static enum stint_end vcpu_run(struct vcpu *v)
 			end = after_exit(v, vcpu_enter(v), &asleep);
 		}
 	} while (end == STINT_CONTINUE);
+	if (end == STINT_ENDED)
+		dump_at_end(v, true); /* killed or dump=: with this vCPU's VMCS */
 	stint_finish(v, t0, asleep);
 	if (end == STINT_ENDED)
 		guest_kick_others(v->guest, v);
@@ -356,6 +359,7 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 				   "every vCPU halted for good (last HLT at RIP 0x%llx with "
 				   "interrupts disabled or no timer armed)",
 				   (unsigned long long)v->rip);
+		dump_at_end(v, false);
 		guest_done(g);
 	}
 	__atomic_sub_fetch(&vcpus_live, 1, __ATOMIC_ACQ_REL);
