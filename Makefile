@@ -11,7 +11,7 @@ V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 
 ARCH_DIR := arch/x86_64
-SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev
+SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev vmm/gdb
 C_SRCS   := $(filter-out %_host.c $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASM_SRCS := $(filter-out $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm)))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
