@@ -22,6 +22,7 @@ const exit_handler_fn vmx_exit_handlers[EXIT_REASON_COUNT] = {
 	[EXIT_EPT_VIOLATION] = exit_ept_violation,
 	[EXIT_EPT_MISCONFIG] = exit_ept_misconfig,
 	[EXIT_PREEMPT_TIMER] = exit_preempt_timer,
+	[EXIT_MTF] = exit_mtf,
 };
 
 /* Decodes a failed VMLAUNCH/VMRESUME (SDM Vol 3C 31.2, 31.4). */

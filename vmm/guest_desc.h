@@ -36,11 +36,12 @@ struct guest_desc {
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
+	bool gdb;   /* gdb=1: stopped before its first instruction for gdb (vmm/gdb/) */
 	struct guest_expect expect;
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]`
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,gdb=][,expect=]`
  * (s is modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
  * name is already taken is the caller's question.
  */

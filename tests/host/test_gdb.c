@@ -63,7 +63,7 @@ static int f_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 {
 	if (addr < MEM_BASE || addr > MEM_BASE + MEM_SIZE || len > MEM_BASE + MEM_SIZE - addr)
 		return -EFAULT;
-	memcpy(f.mem + addr - MEM_BASE, buf, len);
+	memcpy(f.mem + (addr - MEM_BASE), buf, len);
 	return 0;
 }
 static int f_break(void *ctx, enum gdb_break type, uint64_t addr, bool insert)
