@@ -28,6 +28,7 @@ void gdb_poll(void);
 /*
  * Before each entry of v (its VMCS current, after event injection was set up): writes
  * back what gdb changed, sets the #BP intercept and the monitor trap flag for a step.
+ * (Also the bochsbreak=NAME magic breakpoint before a guest's first entry.)
  * True if v must stop now: its state is saved and the caller parks it (takes it off
  * the CPU, then calls gdb_vcpu_parked).
  */

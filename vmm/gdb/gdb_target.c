@@ -31,6 +31,8 @@
 #define SIGTRAP 5
 #define SIGKILL 9
 
+CMDLINE_OPT(bochsbreak, "bochsbreak", CMDLINE_STR, 0, 0,
+	    "NAME: a Bochs magic breakpoint (xchg bx,bx) before guest NAME's first VM entry");
 CMDLINE_OPT(gdbstep, "gdbstep", CMDLINE_STR, 0, 0,
 	    "tf|mtf: how the gdb stub single-steps (default tf; mtf if the CPU has it)");
 
@@ -191,8 +193,29 @@ static void park_begin(struct vcpu *v, struct dbg_vcpu *d)
 	dv_set(v->index, DV_PARKING);
 }
 
+/*
+ * bochsbreak=NAME: stops the Bochs debugger (magic_break: enabled=1) on this CPU right
+ * before the first VM entry of guest NAME's vCPUs, so Keel's debugger session can step
+ * into the guest (make bochs-debug GUEST=NAME). Under a run without the debugger, the
+ * magic breakpoint ends the run: only for debugging.
+ */
+static void bochs_break(struct vcpu *v)
+{
+	static int wanted = -1; /* unknown yet, 0 no, 1 yes */
+	static char name[GUEST_NAME_MAX];
+	if (wanted < 0)
+		wanted = cmdline_get_str("bochsbreak", name, sizeof(name));
+	if (!wanted || v->launched || strcmp(name, v->guest->name))
+		return;
+	printk("bochs: magic breakpoint before the first VM entry of guest %s vCPU %u at RIP "
+	       "0x%llx\n",
+	       v->guest->name, v->index, (unsigned long long)vmread(VMCS_GUEST_RIP));
+	__asm__ __volatile__("xchg %%bx, %%bx" ::: "memory");
+}
+
 bool gdb_before_entry(struct vcpu *v)
 {
+	bochs_break(v);
 	struct guest *g = __atomic_load_n(&dbg.g, __ATOMIC_ACQUIRE);
 	if (!g)
 		return false;
