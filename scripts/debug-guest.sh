@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debugs one guest of guest/manifest with gdb (make debug-guest GUEST=name).
 #
-#   debug-guest.sh GUEST [--cpus N] [--port P] [--with NAME[,NAME]] [--arg N]
-#                  [--batch GDBFILE] [--timeout SECONDS]
+#   debug-guest.sh GUEST [--cpus N] [--port P] [--with NAME[,NAME]] [--arg N] [--keys K=V,..]
+#                  [--batch GDBFILE [--interrupt]] [--timeout SECONDS]
 #
 # Boots Keel under Bochs with GUEST described as in the manifest plus gdb=1 (Keel stops
 # it before its first instruction and serves gdb on its debug port, COM2, which Bochs
@@ -11,9 +11,12 @@
 # ELF (its symbols; gdb learns the architecture, i386:x86-64, from Keel) connected to
 # the stub. When gdb ends (detach, kill or quit), the run goes on to its end and the
 # serial log's verdicts are printed.
-# --arg N replaces the guest's arg=. --batch GDBFILE runs gdb -batch on GDBFILE (the
+# --arg N replaces the guest's arg=; --keys adds keys to its description (a later key
+# wins: --keys expect=killed:by-gdb for a guest gdb kills). --batch GDBFILE runs gdb -batch on GDBFILE (the
 # string @PORT@ in it is replaced by the port) and prints gdb's output between the lines
-# "=== gdb" and "=== serial", then Keel's serial log. Exit status: Keel's run (0 pass).
+# "=== gdb" and "=== serial", then Keel's serial log. --interrupt: 2 s after the script
+# runs "shell touch @MARK@" (the string is replaced by a file name), gdb gets SIGINT,
+# as from Ctrl-C: it sends the break byte to the stub. Exit status: Keel's run (0 pass).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +26,9 @@ cpus=2
 port=""
 with=""
 arg=""
+keys=""
 batch=""
+interrupt=0
 timeout_s=300
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -31,7 +36,9 @@ while [ $# -gt 0 ]; do
 	--port) need_arg "$1" $#; port=$2; shift 2 ;;
 	--with) need_arg "$1" $#; with=$2; shift 2 ;;
 	--arg) need_arg "$1" $#; arg=$2; shift 2 ;;
+	--keys) need_arg "$1" $#; keys=$2; shift 2 ;;
 	--batch) need_arg "$1" $#; batch=$(abspath "$2"); shift 2 ;;
+	--interrupt) interrupt=1; shift ;;
 	--timeout) need_arg "$1" $#; timeout_s=$2; shift 2 ;;
 	-h | --help) usage ;;
 	-*) die "unknown option $1" ;;
@@ -48,6 +55,8 @@ require_kernel
 manifest_guests "$KEEL_ROOT/build/guest" all "$guest"
 cmdline="$KEEL_GUEST_CMDLINE,gdb=1"
 [ -z "$arg" ] || cmdline=$(printf '%s\n' "$cmdline" | sed -E 's/,arg=[^,]*//')",arg=$arg"
+case "$keys" in *' '*) die "--keys: no spaces" ;; esac
+[ -z "$keys" ] || cmdline+=",$keys"
 modules=$KEEL_GUEST_MODULES
 if [ -n "$with" ]; then
 	IFS=, read -r -a others <<<"$with"
@@ -92,10 +101,18 @@ port_is_listening "$port" || die "Bochs does not listen on port $port"
 gdb_args=(-q -ex "set remotetimeout 60")
 [ -z "$elf" ] || gdb_args+=("$elf")
 if [ -n "$batch" ]; then
-	sed "s/@PORT@/$port/g" "$batch" >"$work/session.gdb"
+	sed -e "s/@PORT@/$port/g" -e "s|@MARK@|$work/mark|g" "$batch" >"$work/session.gdb"
 	echo "=== gdb"
 	timeout -k 10 "$timeout_s" gdb -batch -nx "${gdb_args[@]}" -x "$work/session.gdb" \
-		</dev/null 2>&1 || true
+		</dev/null 2>&1 &
+	gdb_pid=$!
+	if [ "$interrupt" = 1 ]; then
+		while [ ! -e "$work/mark" ] && kill -0 "$gdb_pid" 2>/dev/null; do sleep 0.2; done
+		sleep 2
+		child=$(pgrep -P "$gdb_pid" || true) # gdb itself, under timeout
+		[ -z "$child" ] || kill -INT "$child" 2>/dev/null || true
+	fi
+	wait "$gdb_pid" || true
 else
 	gdb "${gdb_args[@]}" -ex "target remote localhost:$port" || true
 fi

@@ -6,7 +6,9 @@
 # a local variable; a step into a call and its argument; a write into guest memory read
 # back; a single instruction step; detach, after which the guest ends with its normal
 # verdict (PASS, so it saw the write); the other guest ended while gdbme was stopped;
-# the run passes.
+# the run passes. Then a second boot (scripts/debug-interrupt.gdb): the endless loop
+# of the guest spin runs under gdb until gdb gets SIGINT (Ctrl-C): the stub must stop
+# it, and gdb's kill must end it ("killed by gdb") while hello64 passes beside it.
 #
 #   debug-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS]
 #
@@ -33,13 +35,19 @@ require_kernel
 "$KEEL_SCRIPTS/deps.sh" ensure bochs iso gdb >&2
 
 out=$(mktemp "${TMPDIR:-/tmp}/keel-debug-test.XXXXXX")
-trap 'rm -f "$out"' EXIT
+out2=$(mktemp "${TMPDIR:-/tmp}/keel-debug-test.XXXXXX")
+trap 'rm -f "$out" "$out2"' EXIT
 t0=$(date +%s)
 set +e
 "$KEEL_SCRIPTS/debug-guest.sh" gdbme --arg 1 --with hello32 --cpus "$cpus" \
 	--timeout "$timeout_s" --batch "$KEEL_SCRIPTS/debug-session.gdb" >"$out" 2>&1
 rc=$?
+"$KEEL_SCRIPTS/debug-guest.sh" spin --keys expect=killed:by-gdb --with hello64 --cpus "$cpus" \
+	--timeout "$timeout_s" --interrupt --batch "$KEEL_SCRIPTS/debug-interrupt.gdb" >"$out2" 2>&1
+rc2=$?
 set -e
+gdb2=$(sed -n '/^=== gdb$/,/^=== serial$/p' "$out2")
+serial2=$(sed -n '/^=== serial$/,$p' "$out2")
 gdb_part=$(sed -n '/^=== gdb$/,/^=== serial$/p' "$out")
 serial=$(sed -n '/^=== serial$/,$p' "$out")
 entry=$(nm "$KEEL_ROOT/build/guest/gdbme.elf" | awk '$3 == "_start" { print $1 }' | sed 's/^0*//')
@@ -83,12 +91,20 @@ check "hello32 ran to completion (PASS)" "$(has "$serial" "guest hello32: PASS")
 check "hello32 ended while gdbme was stopped (before the detach)" \
 	"$(before "$serial" "guest hello32: exited" "gdb: detached from guest gdbme")"
 check "the run passes (Bochs exit status $rc)" "$([ "$rc" = 0 ] && echo 0 || echo 1)"
+check "Ctrl-C (gdb's break byte) stops the running guest spin" \
+	"$(has "$gdb2" "Program received signal SIGINT")"
+check "gdb reads the stopped guest (the second session ran to its end)" \
+	"$(has "$gdb2" "CHECK done")"
+check "gdb's kill ends spin (killed by gdb, its expected end)" \
+	"$(has "$serial2" "guest spin: PASS (killed: killed by gdb")"
+check "hello64 ran beside it (PASS), the run passes (status $rc2)" \
+	"$([ "$rc2" = 0 ] && has "$serial2" "guest hello64: PASS" || echo 1)"
 echo "# $label: gdb session and Keel run took $(($(date +%s) - t0))s wall"
 if [ "$failed" != 0 ]; then
 	mkdir -p "$KEEL_ROOT/build/runs"
-	cp "$out" "$KEEL_ROOT/build/runs/$label.out"
+	cat "$out" "$out2" >"$KEEL_ROOT/build/runs/$label.out"
 	note "output kept: build/runs/$label.out"
-	sed 's/^/# /' "$out" | tail -n 60
+	sed 's/^/# /' "$out" "$out2" | tail -n 80
 fi
 echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]
