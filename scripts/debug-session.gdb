@@ -9,6 +9,10 @@ set confirm off
 target remote localhost:@PORT@
 printf "CHECK start_pc=%#lx\n", $pc
 info threads
+hbreak guest_main
+continue
+info symbol $pc
+delete
 break gdb_stop_here
 continue
 info symbol $pc

@@ -2,11 +2,11 @@
 # The gdb layer of make test: a scripted gdb session (scripts/debug-session.gdb, gdb
 # -batch) against Keel's gdb stub under Bochs, on the guest gdbme (guest/gdbme.c, arg=1:
 # it must see gdb's write) while hello32 runs to completion beside it. Checks, each a
-# TAP line: the guest stops before its first instruction; a breakpoint at a C function;
-# a local variable; a step into a call and its argument; a write into guest memory read
-# back; a single instruction step; detach, after which the guest ends with its normal
-# verdict (PASS, so it saw the write); the other guest ended while gdbme was stopped;
-# the run passes. Then a second boot (scripts/debug-interrupt.gdb): the endless loop
+# TAP line: the guest stops before its first instruction; a hardware breakpoint and a
+# software one at C functions; a local variable; a step into a call and its argument; a
+# write into guest memory read back; a single instruction step; detach, after which
+# the guest ends with its normal verdict (PASS, so it saw the write); the other guest
+# ended while gdbme was stopped; the run passes. Then a second boot (scripts/debug-interrupt.gdb): the endless loop
 # of the guest spin runs under gdb until gdb gets SIGINT (Ctrl-C): the stub must stop
 # it, and gdb's kill must end it ("killed by gdb") while hello64 passes beside it.
 #
@@ -76,8 +76,10 @@ before() {
 
 check "stopped before the first instruction (pc = _start = 0x$entry)" \
 	"$(has "$gdb_part" "CHECK start_pc=0x$entry")"
-check "breakpoint at the C function gdb_stop_here" \
-	"$(has "$gdb_part" "Breakpoint 1, gdb_stop_here")"
+check "a hardware breakpoint (debug registers) at guest_main" \
+	"$(has "$gdb_part" "Breakpoint 1, guest_main (arg=1")"
+check "a software breakpoint at the C function gdb_stop_here" \
+	"$(has "$gdb_part" "Breakpoint 2, gdb_stop_here")"
 check "a local variable: local = 12" "$(has "$gdb_part" "CHECK local=12")"
 check "step into the call square_plus" "$(has "$gdb_part" "square_plus (x=12) at")"
 check "its argument: x = 12" "$(has "$gdb_part" "CHECK x=12")"

@@ -26,6 +26,8 @@
 #include "gdb_proto.h"
 
 #define BP_MAX 64
+#define HWBP_MAX 4		   /* DR0-DR3 */
+#define ENTRY_LOAD_DEBUG (1u << 2) /* VM-entry control: load DR7 from the VMCS (25.8.1) */
 #define INT3 0xCC
 #define SIGINT 2
 #define SIGTRAP 5
@@ -60,22 +62,29 @@ struct dbg_bp {
 	bool used;
 };
 
+struct dbg_hwbp {
+	uint64_t la;
+	bool used;
+};
+
 static struct dbg {
 	struct guest *g; /* [c] the debugged guest, or NULL */
 	bool mtf;	 /* [c] single steps by the monitor trap flag, else by RFLAGS.TF */
+	bool hw_ok;	 /* [c] DR7 can be loaded at entry: hardware breakpoints */
 	struct dbg_vcpu v[GUEST_VCPU_MAX];
 	unsigned serving; /* [a] 1 while a CPU serves gdb */
 	spinlock_t lock;
-	bool event;		  /* [l] a stop event since the last resume */
-	unsigned event_tid;	  /* [l] its thread (0: none in particular, Ctrl-C) */
-	uint8_t event_sig;	  /* [l] */
-	bool reported;		  /* [s] the current stop was handed to the stub */
-	bool detached;		  /* [a] gdb left: breakpoints out, no stops */
-	bool end_reported;	  /* [s] */
-	bool quiet;		  /* [s] gdb detached or killed: nothing is sent until it
+	bool event;			/* [l] a stop event since the last resume */
+	unsigned event_tid;		/* [l] its thread (0: none in particular, Ctrl-C) */
+	uint8_t event_sig;		/* [l] */
+	bool reported;			/* [s] the current stop was handed to the stub */
+	bool detached;			/* [a] gdb left: breakpoints out, no stops */
+	bool end_reported;		/* [s] */
+	bool quiet;			/* [s] gdb detached or killed: nothing is sent until it
 				   * speaks again (a socket it closed must not be written) */
-	struct dbg_bp bp[BP_MAX]; /* [s] */
-	struct gdb_stub stub;	  /* [s] */
+	struct dbg_bp bp[BP_MAX];	/* [s] */
+	struct dbg_hwbp hwbp[HWBP_MAX]; /* [s] while every vCPU is stopped */
+	struct gdb_stub stub;		/* [s] */
 } dbg = { .lock = SPINLOCK_INIT };
 
 static enum dv_state dv_state(unsigned i)
@@ -130,6 +139,13 @@ static bool cpu_has_mtf(void)
 	return (rdmsr(msr) >> 32) & PROC_MTF;
 }
 
+/* A.5: bits 63:32 of the (TRUE) VM-entry controls MSR: "load debug controls" may be 1. */
+static bool cpu_can_load_dr7(void)
+{
+	uint32_t msr = (vmx_caps.basic & VMX_BASIC_TRUE_CTLS) ? MSR_VMX_TRUE_ENTRY : MSR_VMX_ENTRY;
+	return (rdmsr(msr) >> 32) & ENTRY_LOAD_DEBUG;
+}
+
 static const struct gdb_ops target_ops;
 
 bool gdb_attach(struct guest *g)
@@ -146,6 +162,7 @@ bool gdb_attach(struct guest *g)
 	char how[8] = "tf";
 	(void)cmdline_get_str("gdbstep", how, sizeof(how));
 	dbg.mtf = !strcmp(how, "mtf") && cpu_has_mtf();
+	dbg.hw_ok = cpu_can_load_dr7();
 	gdb_stub_init(&dbg.stub, &target_ops, NULL);
 	for (unsigned i = 0; i < g->vcpu_count; i++)
 		dbg.v[i].stop_req = true;
@@ -181,6 +198,37 @@ static void step_begin(struct dbg_vcpu *d)
 	d->guest_tf = flags & RFLAGS_TF;
 	d->tf_set = true;
 	(void)vmwrite(VMCS_GUEST_RFLAGS, flags | RFLAGS_TF);
+}
+
+/*
+ * gdb's hardware breakpoints into this CPU's DR0-DR3 and the VMCS's guest DR7 (loaded
+ * at entry: the "load debug controls" entry control; every VM exit sets DR7 to 400H,
+ * 27.5.1, so other guests and Keel never see them armed). DR7: L0-L3 enable, R/W and
+ * LEN 00 = instruction execution (Vol 3B 17.2.4). The guest's own DR7 is replaced while
+ * gdb has hardware breakpoints. True if any is set.
+ */
+static bool hwbp_load(void)
+{
+	uint64_t dr7 = 0x400, la[HWBP_MAX] = { 0 };
+	if (!dbg.hw_ok)
+		return false;
+	for (unsigned i = 0; i < HWBP_MAX; i++)
+		if (dbg.hwbp[i].used) {
+			la[i] = dbg.hwbp[i].la;
+			dr7 |= 1ull << (2 * i);
+		}
+	uint64_t entry = vmread(VMCS_ENTRY_CTLS);
+	if (dr7 == 0x400) {
+		if (entry & ENTRY_LOAD_DEBUG)
+			(void)vmwrite(VMCS_ENTRY_CTLS, entry & ~(uint64_t)ENTRY_LOAD_DEBUG);
+		return false;
+	}
+	__asm__ __volatile__(
+	    "mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3" ::"r"(la[0]), "r"(la[1]),
+	    "r"(la[2]), "r"(la[3]));
+	(void)vmwrite(VMCS_GUEST_DR7, dr7);
+	(void)vmwrite(VMCS_ENTRY_CTLS, entry | ENTRY_LOAD_DEBUG);
+	return true;
 }
 
 /* Saves v's state for gdb and clears what a step left in the VMCS. */
@@ -242,7 +290,8 @@ bool gdb_before_entry(struct vcpu *v)
 		d->deliver_db = false;
 	}
 	bool on = !__atomic_load_n(&dbg.detached, __ATOMIC_RELAXED);
-	uint32_t bitmap = (1u << 3) | (d->tf_set || (d->step && !dbg.mtf) ? 1u << VEC_DB : 0);
+	bool hw = hwbp_load() && on; /* after a detach: none, and DR7 not loaded */
+	uint32_t bitmap = (1u << 3) | (hw || d->tf_set || (d->step && !dbg.mtf) ? 1u << VEC_DB : 0);
 	(void)vmwrite(VMCS_EXCEPTION_BITMAP, on ? bitmap : 0); /* #BP, #DB (25.6.3) */
 	if (d->step)
 		step_begin(d);
@@ -289,10 +338,25 @@ void gdb_step_done(struct vcpu *v)
 	request_stop(v, SIGTRAP);
 }
 
+/* Is a hardware breakpoint of gdb among the B0-B3 bits of dr6? */
+static bool hwbp_hit(uint64_t dr6)
+{
+	for (unsigned i = 0; i < HWBP_MAX; i++)
+		if (((dr6 >> i) & 1) && dbg.hwbp[i].used)
+			return true;
+	return false;
+}
+
 bool gdb_debug_trap(struct vcpu *v, uint64_t dr6)
 {
 	struct dbg_vcpu *d = &dbg.v[v->index];
-	if (v->guest != dbg.g || !d->tf_set || !(dr6 & DR6_BS))
+	if (v->guest != dbg.g)
+		return false;
+	if (hwbp_hit(dr6) && !__atomic_load_n(&dbg.detached, __ATOMIC_RELAXED)) {
+		request_stop(v, SIGTRAP); /* a fault: RIP stays on the instruction */
+		return true;
+	}
+	if (!d->tf_set || !(dr6 & DR6_BS))
 		return false;
 	d->deliver_db = d->guest_tf; /* it traced itself too: its #DB follows */
 	step_end(d);
@@ -439,11 +503,31 @@ static int bp_remove(uint64_t la)
 	return mem_write(la, &b->orig, 1);
 }
 
-/* Software breakpoints only: hardware ones (debug registers) are not done yet. */
+/* A hardware breakpoint: one of the four debug-address slots (hwbp_load arms them). */
+static int hwbp_set(uint64_t la, bool insert)
+{
+	struct dbg_hwbp *free = NULL;
+	for (unsigned i = 0; i < HWBP_MAX; i++) {
+		struct dbg_hwbp *h = &dbg.hwbp[i];
+		if (h->used && h->la == la) {
+			h->used = insert;
+			return 0;
+		}
+		if (!h->used && !free)
+			free = h;
+	}
+	if (!insert)
+		return 0;
+	if (!free)
+		return -ENOSPC;
+	*free = (struct dbg_hwbp){ .la = la, .used = true };
+	return 0;
+}
+
 static int op_breakpoint(void *ctx, enum gdb_break type, uint64_t la, bool insert)
 {
-	if (type != GDB_BREAK_SW)
-		return -ENOTSUP;
+	if (type == GDB_BREAK_HW)
+		return dbg.hw_ok ? hwbp_set(la, insert) : -ENOTSUP;
 	return insert ? bp_insert(la) : bp_remove(la);
 }
 
@@ -478,6 +562,7 @@ static void op_interrupt(void *ctx)
 
 static void op_detach(void *ctx)
 {
+	memset(dbg.hwbp, 0, sizeof(dbg.hwbp));
 	for (unsigned i = 0; i < BP_MAX; i++)
 		if (dbg.bp[i].used)
 			(void)bp_remove(dbg.bp[i].la);
