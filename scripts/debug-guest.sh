@@ -99,6 +99,12 @@ done
 port_is_listening "$port" || die "Bochs does not listen on port $port"
 
 gdb_args=(-q -ex "set remotetimeout 60")
+# The stub speaks i386:x86-64 in every mode; gdb would keep an ELF32's i386 and misread
+# the registers, so it is told (32-bit code then disassembles as 64-bit: "set
+# architecture i386" for a look at it, not while reading registers).
+if [ -n "$elf" ] && [ "$(od -An -tx1 -j4 -N1 "$elf" | tr -d ' ')" = 01 ]; then
+	gdb_args+=(-ex "set architecture i386:x86-64")
+fi
 [ -z "$elf" ] || gdb_args+=("$elf")
 if [ -n "$batch" ]; then
 	sed -e "s/@PORT@/$port/g" -e "s|@MARK@|$work/mark|g" "$batch" >"$work/session.gdb"

@@ -657,7 +657,8 @@ void gdb_poll(void)
 			buf[n++] = (char)c;
 		if (!n)
 			break;
-		dbg.quiet = false;
+		for (size_t i = 0; i < n; i++) /* a packet or a break, not the ack of our last */
+			dbg.quiet &= buf[i] != '$' && buf[i] != 0x03;
 		gdb_stub_input(&dbg.stub, buf, n);
 		total += n;
 	}
