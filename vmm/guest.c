@@ -73,9 +73,3 @@ enum exit_action guest_exit(struct guest *g, int64_t status)
 	guest_end(g, GUEST_EXITED, status, "");
 	return EXIT_STOP;
 }
-
-bool guest_ended(struct guest *g)
-{
-	enum guest_state st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
-	return st == GUEST_EXITED || st == GUEST_KILLED;
-}
