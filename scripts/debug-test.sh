@@ -9,6 +9,9 @@
 # ended while gdbme was stopped; the run passes. Then a second boot (scripts/debug-interrupt.gdb): the endless loop
 # of the guest spin runs under gdb until gdb gets SIGINT (Ctrl-C): the stub must stop
 # it, and gdb's kill must end it ("killed by gdb") while hello64 passes beside it.
+# A third (scripts/debug-selfdebug.gdb): the guest selfdebug takes its own INT3s and
+# TF single-step trap while gdb holds a hardware breakpoint (Keel intercepts #BP and
+# #DB): they must reach the guest (it passes), and gdb must hear it exit.
 #
 #   debug-test.sh [--name LABEL] [--cpus N] [--timeout SECONDS]
 #
@@ -36,7 +39,8 @@ require_kernel
 
 out=$(mktemp "${TMPDIR:-/tmp}/keel-debug-test.XXXXXX")
 out2=$(mktemp "${TMPDIR:-/tmp}/keel-debug-test.XXXXXX")
-trap 'rm -f "$out" "$out2"' EXIT
+out3=$(mktemp "${TMPDIR:-/tmp}/keel-debug-test.XXXXXX")
+trap 'rm -f "$out" "$out2" "$out3"' EXIT
 t0=$(date +%s)
 set +e
 "$KEEL_SCRIPTS/debug-guest.sh" gdbme --arg 1 --with hello32 --cpus "$cpus" \
@@ -45,7 +49,12 @@ rc=$?
 "$KEEL_SCRIPTS/debug-guest.sh" spin --keys expect=killed:by-gdb --with hello64 --cpus "$cpus" \
 	--timeout "$timeout_s" --interrupt --batch "$KEEL_SCRIPTS/debug-interrupt.gdb" >"$out2" 2>&1
 rc2=$?
+"$KEEL_SCRIPTS/debug-guest.sh" selfdebug --cpus "$cpus" --timeout "$timeout_s" \
+	--batch "$KEEL_SCRIPTS/debug-selfdebug.gdb" >"$out3" 2>&1
+rc3=$?
 set -e
+gdb3=$(sed -n '/^=== gdb$/,/^=== serial$/p' "$out3")
+serial3=$(sed -n '/^=== serial$/,$p' "$out3")
 gdb2=$(sed -n '/^=== gdb$/,/^=== serial$/p' "$out2")
 serial2=$(sed -n '/^=== serial$/,$p' "$out2")
 gdb_part=$(sed -n '/^=== gdb$/,/^=== serial$/p' "$out")
@@ -101,12 +110,16 @@ check "gdb's kill ends spin (killed by gdb, its expected end)" \
 	"$(has "$serial2" "guest spin: PASS (killed: killed by gdb")"
 check "hello64 ran beside it (PASS), the run passes (status $rc2)" \
 	"$([ "$rc2" = 0 ] && has "$serial2" "guest hello64: PASS" || echo 1)"
+check "the guest's own INT3 and TF trap reach it under gdb (selfdebug PASS, status $rc3)" \
+	"$([ "$rc3" = 0 ] && has "$serial3" "guest selfdebug: PASS" || echo 1)"
+check "gdb hears the guest exit (exited normally)" \
+	"$(has "$gdb3" "[Inferior 1 (Remote target) exited normally]")"
 echo "# $label: gdb session and Keel run took $(($(date +%s) - t0))s wall"
 if [ "$failed" != 0 ]; then
 	mkdir -p "$KEEL_ROOT/build/runs"
-	cat "$out" "$out2" >"$KEEL_ROOT/build/runs/$label.out"
+	cat "$out" "$out2" "$out3" >"$KEEL_ROOT/build/runs/$label.out"
 	note "output kept: build/runs/$label.out"
-	sed 's/^/# /' "$out" "$out2" | tail -n 80
+	sed 's/^/# /' "$out" "$out2" "$out3" | tail -n 80
 fi
 echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]

@@ -12,6 +12,7 @@
 #include "vcpu_state.h"
 
 #define VEC_DB 1
+#define DR6_FROM_QUAL 0x600Full /* B0-B3, BD, BS (28.2.1 table 28-1) */
 #define VEC_BP 3
 #define TYPE_SW_EXCEPTION 6
 
@@ -31,7 +32,12 @@ enum exit_action exit_debug_db(struct vcpu *v)
 {
 	if (gdb_debug_trap(v, v->exit_qual))
 		return EXIT_RESUME;
-	vcpu_inject(v, VEC_DB, false, 0); /* the guest's own (a breakpoint of its DR7) */
+	/* The guest's own (its TF, its DR7): DR6 as the CPU would have left it (17.2.3:
+	 * reserved bits set; B0-B3, BD, BS from the qualification), then the #DB. DR6 is
+	 * not switched between host and guest: Keel does not use it. */
+	uint64_t dr6 = 0xFFFF0FF0ull | (v->exit_qual & DR6_FROM_QUAL);
+	__asm__ __volatile__("mov %0, %%dr6" ::"r"(dr6));
+	vcpu_inject(v, VEC_DB, false, 0);
 	return EXIT_RESUME;
 }
 

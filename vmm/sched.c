@@ -506,6 +506,7 @@ void sched_run(sched_guest_done_fn done)
 		smp_call_poll();
 		arch_cpu_relax();
 	}
+	gdb_poll(); /* tells gdb how its guest ended */
 	printk("vmm: all guests ended; at most %u vCPU(s) were in guest mode at once\n",
 	       __atomic_load_n(&running_max, __ATOMIC_RELAXED));
 }
