@@ -9,22 +9,9 @@
 ; Exits through port 0xF4 with 0 when all hold, else the number of the failed step.
 %include "lib.inc"
 
-; gate VECTOR, HANDLER: a 64-bit interrupt gate in idt.
-%macro gate 2
-	lea rdi, [rel idt + %1 * 16]
-	lea rax, [rel %2]
-	mov word [rdi], ax
-	mov word [rdi + 2], 0x08
-	mov word [rdi + 4], 0x8E00
-	shr rax, 16
-	mov word [rdi + 6], ax
-	shr rax, 16
-	mov dword [rdi + 8], eax
-%endmacro
-
 start:
-	gate 1, on_db
-	gate 3, on_bp
+	idt_gate 1, on_db
+	idt_gate 3, on_bp
 	lidt [rel idtr]
 
 	int3
