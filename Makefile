@@ -11,7 +11,7 @@ V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 
 ARCH_DIR := arch/x86_64
-SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev
+SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev vmm/gdb
 C_SRCS   := $(filter-out %_host.c $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASM_SRCS := $(filter-out $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm)))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
@@ -36,7 +36,8 @@ help:
 	@echo "make guest-test the test guests of guest/manifest under Bochs; ONLY=NAME runs one, CPUS=N"
 	@echo "make mb-test    the Multiboot kernels of guest/mb: QEMU vs Keel verdicts; ONLY=NAME"
 	@echo "make bench      page-table engine benchmarks (host) + TLB flush benchmark (kernel, QEMU)"
-	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
+	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols (GUEST=name: stop before its first VM entry; MODULES=)"
+	@echo "make debug-guest GUEST=name   gdb on a guest of guest/manifest, under Bochs (WITH=a,b: other guests beside)"
 	@echo "make check      clang-format check + static analysis"
 	@echo "make deps       install missing Debian packages"
 
@@ -46,7 +47,7 @@ CMDLINE ?=
 MODULES ?=
 LAYERS  ?=
 
-.PHONY: run test bench debug bochs-debug check format host-test guest-test mb-test
+.PHONY: run test bench debug bochs-debug debug-guest check format host-test guest-test mb-test
 deps:
 	@scripts/deps.sh ensure
 
@@ -92,7 +93,13 @@ debug: kernel
 	@scripts/debug-qemu.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
 bochs-debug: kernel
-	@scripts/debug-bochs.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+	@scripts/debug-bochs.sh $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(if $(MODULES),--modules $(MODULES)) $(if $(GUEST),--guest $(GUEST))
+
+# gdb on one guest of guest/manifest (GUEST=name), stopped before its first instruction,
+# under Bochs (Keel's gdb stub on COM2 as a TCP socket); WITH=a,b runs other guests beside.
+debug-guest: kernel
+	@$(if $(GUEST),,echo "make debug-guest GUEST=name (a guest of guest/manifest)"; exit 2;) \
+	scripts/debug-guest.sh $(GUEST) --cpus $(CPUS) $(if $(WITH),--with $(WITH))
 
 check:
 	@scripts/check.sh

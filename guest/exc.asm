@@ -24,15 +24,7 @@ after_%1:
 %endmacro
 
 start:
-	lea rdi, [rel idt + 13 * 16]	; #GP gate -> on_gp
-	lea rax, [rel on_gp]
-	mov word [rdi], ax
-	mov word [rdi + 2], 0x08
-	mov word [rdi + 4], 0x8E00
-	shr rax, 16
-	mov word [rdi + 6], ax
-	shr rax, 16
-	mov dword [rdi + 8], eax
+	idt_gate 13, on_gp		; #GP -> on_gp
 	lidt [rel idtr]
 
 	gp_begin 1

@@ -122,10 +122,38 @@ static long model(unsigned nr, uint64_t a0, uint64_t a1)
 	return ENOSYS_RET;
 }
 
+/*
+ * dump(what, buf, len): every dump prints pages of Keel's console, so `what` is mostly
+ * out of its bounds and otherwise only the exit statistics (sometimes with the EPT
+ * ranges into a scratch buffer); len stays within its maximum, whose refusal the
+ * other buffers already exercise.
+ */
+static long call_dump(void)
+{
+	uint64_t what = value(), buf = writable(value()), len = value() % (KEEL_DUMP_BUF_MAX + 1);
+	if (what >= 1 && what <= 7)
+		what = (next() % 64) ? 8 + (what & 0xFF) : KEEL_DUMP_EXITS;
+	if (what == KEEL_DUMP_EXITS && (next() & 1))
+		what |= KEEL_DUMP_EPT;
+	issued++;
+	long rc = keel_hypercall(KEEL_HC_DUMP, what, buf, len);
+	long want = what < 1 || what > 7       ? EINVAL_RET
+		    : len && !in_ram(buf, len) ? EFAULT_RET
+		    : (what & KEEL_DUMP_EPT)   ? (rc > 0 ? rc : 1) /* ranges: > 0 */
+					       : 0;
+	if (rc != want && ++odd <= 5)
+		printf("# dump(0x%llx, 0x%llx, %llu) returned %ld, the ABI says %ld\n",
+		       (unsigned long long)what, (unsigned long long)buf, (unsigned long long)len,
+		       rc, want);
+	return rc;
+}
+
 static long call(unsigned nr)
 {
 	uint64_t a0 = value(), a1 = value();
 	switch (nr) {
+	case KEEL_HC_DUMP:
+		return call_dump();
 	case KEEL_HC_EXIT:
 		nr = KEEL_HC_NOP; /* exit would end the guest */
 		break;

@@ -88,6 +88,12 @@ if [ "$cpus" -ge 2 ] && [ "$count" -gt 1 ]; then
 elif [ "$cpus" = 1 ]; then
 	check "one CPU: the vCPUs took turns (one in guest mode at a time)" "at most 1 vCPU(s) were in guest mode at once"
 fi
+# A killed guest's dump (vmm/dump.c): its VMCS with the exit that killed it, its EPT.
+if [[ " ${names[*]} " == *" triple "* ]]; then
+	check "triple's kill dump: its VMCS state" "dump triple: killed: dump of its last state"
+	check_re "triple's kill dump: the last exit was the triple fault" "^dump triple: last exit: reason 2 \(triple fault\)"
+	check_re "triple's kill dump: its EPT ranges" "^dump triple:   [0-9]+ range\(s\)$"
+fi
 grep -E 'VMCALL round trips/s' "$log" | sed 's/^/# /' || true
 echo "# $label: Bochs run of the guests took ${secs}s wall"
 

@@ -3,7 +3,7 @@
 #
 #   run-bochs.sh [--cpus N] [--mem MB] [--cmdline "k=v ..."] [--modules a,b]
 #                [--timeout SECONDS] [--log FILE] [--model NAME] [--ips N]
-#                [--quiet] [--keep] [--debug [--dbg-script FILE] [--dbg-batch]]
+#                [--quiet] [--keep] [--com2 SPEC] [--debug [--dbg-script FILE] [--dbg-batch]]
 #
 # Each run gets its own directory (printed on stderr) holding bochsrc, the ISO,
 # serial.txt (COM1), bochs.out (Bochs' stdout: port 0xE9 and the debugger) and
@@ -13,6 +13,9 @@
 # directory kept: DIR" on stderr); --keep always keeps it (for callers that judge the
 # run themselves and remove it when their checks pass). An interactive --debug
 # session keeps it (serial.txt is there).
+#
+# --com2 SPEC: a second serial port, Keel's debug port (the gdb stub), e.g.
+# "mode=socket-server, dev=localhost:1234" (Bochs waits for the client to connect).
 #
 # Exit status: 0 kernel passed (magic breakpoint), 1 kernel failed / shutdown /
 # triple fault, 124 timeout, anything else: Bochs itself failed.
@@ -40,6 +43,7 @@ debug=0
 dbg_script=""
 dbg_batch=0
 keep=0
+com2=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) need_arg "$1" $#; cpus=$2; shift 2 ;;
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--ips) need_arg "$1" $#; ips=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--keep) keep=1; shift ;;
+	--com2) need_arg "$1" $#; com2=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
 	--dbg-script) need_arg "$1" $#; dbg_script=$2; debug=1; shift 2 ;;
 	--dbg-batch) dbg_batch=1; debug=1; shift ;;
@@ -110,6 +115,7 @@ error: action=report
 sound: driver=dummy
 speaker: enabled=0
 EOF
+[ -z "$com2" ] || echo "com2: enabled=1, $com2" >>"$run/bochsrc"
 
 if [ "$debug" = 1 ]; then
 	rc_file="$run/debug.rc"

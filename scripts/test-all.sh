@@ -13,12 +13,14 @@
 #   tlb-penryn       model core2_penryn_t9600: no PCIDs, no 1G pages
 #   tlb-noinvpcid    tigerlake with pcid=noinvpcid
 #   tlb-pcidoff      tigerlake with pcid=off
+# gdb-bochs-Ncpu: a scripted gdb session against Keel's gdb stub under Bochs
+# (scripts/debug-test.sh).
 # Every kernel layer (qemu, bochs, tlb) also checks the boot line naming the TLB flush
 # path: invpcid (bochs), untagged (qemu: TCG has no PCIDs), the mode's own (tlb), and
 # "no 1 GiB pages" on the two older models.
 # Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
 # guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
-# tlb-pcidoff-2cpu.
+# tlb-pcidoff-2cpu gdb-bochs-2cpu.
 # The layers overlap, each in its own directories: the host layer (make -j with one
 # job per core; its longest binaries start first) runs in the background from the
 # start; beside it the QEMU layers (selftest, qemu) run one after the other (QEMU's
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu
 	guests-bochs-1cpu guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu
-	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu)
+	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu gdb-bochs-2cpu)
 
 # The kernel tests whose path depends on PCIDs, INVPCID, 1 GiB pages or NX: TLB
 # flushes and space switches, host spaces, the kernel table, the frames under it.
@@ -138,7 +140,14 @@ run_layer() {
 	mb-diff)
 		"$KEEL_SCRIPTS/mb-test.sh" --name "$layer" >"$out/$layer.tap" 2>&1 || rc=$?
 		;;
-	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, mb-diff, tlb-MODE-Ncpu)" ;;
+	gdb-bochs-*)
+		cpus=${layer#gdb-bochs-}
+		cpus=${cpus%cpu}
+		is_uint "$cpus" || die "bad layer '$layer' (try gdb-bochs-2cpu)"
+		"$KEEL_SCRIPTS/debug-test.sh" --name "$layer" --cpus "$cpus" \
+			>"$out/$layer.tap" 2>&1 || rc=$?
+		;;
+	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, mb-diff, tlb-MODE-Ncpu, gdb-bochs-Ncpu)" ;;
 	esac
 	echo "$rc" >"$out/$layer.rc"
 	echo $((($(date +%s%N) - t0) / 100000000)) >"$out/$layer.ds" # tenths of a second
@@ -159,6 +168,7 @@ for layer in "${layers[@]}"; do
 	qemu-* | selftest) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
 	bochs-* | guests-bochs-* | tlb-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
 	mb-diff) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu bochs iso >&2 ;;
+	gdb-bochs-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso gdb >&2 ;;
 	esac
 done
 
@@ -169,7 +179,7 @@ qemu_chain=()
 bochs=()
 for layer in "${layers[@]}"; do
 	case "$layer" in
-	bochs-* | guests-bochs-* | tlb-* | mb-diff) bochs+=("$layer") ;;
+	bochs-* | guests-bochs-* | tlb-* | mb-diff | gdb-bochs-*) bochs+=("$layer") ;;
 	qemu-* | selftest) qemu_chain+=("$layer") ;;
 	*) run_layer "$layer" & pids+=($!) ;;
 	esac

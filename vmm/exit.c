@@ -23,6 +23,7 @@ const exit_handler_fn vmx_exit_handlers[EXIT_REASON_COUNT] = {
 	[EXIT_EPT_MISCONFIG] = exit_ept_misconfig,
 	[EXIT_PREEMPT_TIMER] = exit_preempt_timer,
 	[EXIT_XSETBV] = exit_xsetbv,
+	[EXIT_MTF] = exit_mtf,
 };
 
 /* Decodes a failed VMLAUNCH/VMRESUME (SDM Vol 3C 31.2, 31.4). */

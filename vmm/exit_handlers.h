@@ -1,7 +1,7 @@
 /*
  * The exit handlers, one family per file, each the table's entry for its reasons
  * (exit.c): exit_irq.c (interrupts, exceptions, HLT, events), exit_cpuid.c, exit_cr.c,
- * exit_io.c, exit_msr.c, exit_xsetbv.c, exit_ept.c, hypercall.c (VMCALL). exit_irq.c also owns the
+ * exit_io.c, exit_msr.c, exit_xsetbv.c, exit_ept.c, exit_debug.c (#BP, MTF), hypercall.c (VMCALL). exit_irq.c also owns the
  * two event steps around every entry: vcpu_redeliver (exit.c, after each exit) and
  * vcpu_deliver_irq (sched.c, before each entry).
  */
@@ -36,6 +36,10 @@ enum exit_action exit_wrmsr(struct vcpu *v);
 /* exit_ept.c */
 enum exit_action exit_ept_violation(struct vcpu *v);
 enum exit_action exit_ept_misconfig(struct vcpu *v);
+/* exit_debug.c: #BP, #DB (from exit_exception_nmi) and the monitor-trap-flag exit */
+enum exit_action exit_debug_bp(struct vcpu *v);
+enum exit_action exit_debug_db(struct vcpu *v);
+enum exit_action exit_mtf(struct vcpu *v);
 /* hypercall.c */
 enum exit_action exit_vmcall(struct vcpu *v);
 

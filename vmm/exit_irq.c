@@ -18,8 +18,9 @@ enum exit_action exit_ext_intr(struct vcpu *v)
 	return EXIT_RESUME; /* the interrupt stays pending and is taken by the host */
 }
 
-/* Exception bitmap is 0, so only host NMIs exit here (PIN_NMI; 28.2.2 interruption
- * type 2). The host's NMI handler runs (it stops this CPU if a panic stops all). */
+/* Host NMIs exit here (PIN_NMI; 28.2.2 interruption type 2): the host's NMI handler
+ * runs (it stops this CPU if a panic stops all). The exception bitmap is 0 except #BP
+ * and #DB while gdb debugs the guest (exit_debug.c). */
 enum exit_action exit_exception_nmi(struct vcpu *v)
 {
 	uint32_t info = (uint32_t)vmread(VMCS_EXIT_INTR_INFO);
@@ -27,6 +28,10 @@ enum exit_action exit_exception_nmi(struct vcpu *v)
 		__asm__ __volatile__("int $2");
 		return EXIT_RESUME;
 	}
+	if ((info >> 31) && (info & 0xFF) == 3) /* #BP */
+		return exit_debug_bp(v);
+	if ((info >> 31) && (info & 0xFF) == 1) /* #DB */
+		return exit_debug_db(v);
 	return guest_kill(v->guest, "unexpected exception exit, interruption info 0x%x", info);
 }
 

@@ -20,6 +20,7 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 	g->vcpu_count = d->vcpus;
 	g->expect = d->expect;
 	g->hooks = d->hooks;
+	g->gdb = d->gdb;
 	/* EPT spaces carry no VPID: INVEPT single-context drops the combined mappings of
 	 * every VPID for that EPTP (SDM Vol 3C 29.4.3.1), so each vCPU has its own VPID. */
 	for (unsigned i = 0; i < d->vcpus; i++) {

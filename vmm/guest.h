@@ -123,6 +123,8 @@ struct guest {
 	bool console_cont;	     /* [l] (dev/console.c) the line continues a full one */
 	unsigned tap_ok, tap_not_ok; /* [l] (dev/console.c) TAP results it printed */
 	uint64_t tsc_start, tsc_end; /* sched.c, report.c */
+	bool dumped;		     /* [a] (dump.c) its end dump was printed */
+	bool gdb;		     /* [c] gdb=1: served by the gdb stub (vmm/gdb/) */
 };
 
 /* Proof that the guest lock is held (interrupts off): only guest_lock() makes one. */

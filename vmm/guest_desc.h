@@ -41,6 +41,7 @@ struct guest_desc {
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
+	bool gdb;   /* gdb=1: stopped before its first instruction for gdb (vmm/gdb/) */
 	struct guest_expect expect;
 	bool has_cmdline;			       /* cmdline= given (Multiboot images only) */
 	char cmdline[GUEST_CMDLINE_MAX];	       /* unescaped */
@@ -49,7 +50,7 @@ struct guest_desc {
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,gdb=][,expect=]
  * [,cmdline=TEXT][,module=MODULE[%20ARGS]]...` (s is modified) into d. The values of
  * cmdline= and module= (up to GUEST_MOD_MAX of them, kept in order) are %-escaped, as
  * the kernel command line splits at spaces and the description at commas: %XX is the

@@ -12,6 +12,7 @@
 #include "dev/console.h"
 #include "dev/ioapic.h"
 #include "dev/timer.h"
+#include "dump.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 
@@ -181,4 +182,9 @@ HC_HANDLER(test_irq)
 	if (!v->guest->hooks)
 		return -EPERM;
 	return ioapic_raise(v->guest, (unsigned)a->val[0]);
+}
+
+HC_HANDLER(dump)
+{
+	return dump_for_guest(v, (unsigned)a->val[0], a->pinned[1] ? &a->pin[1] : NULL);
 }

@@ -23,6 +23,7 @@ HC_HANDLER(mem_op);
 HC_RESUME(mem_op);
 HC_HANDLER(test_bad_state);
 HC_HANDLER(test_irq);
+HC_HANDLER(dump);
 
 const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 	[KEEL_HC_CONSOLE_WRITE] = {
@@ -118,6 +119,18 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.arg_count = 1,
 		.arg = {
 			{ .kind = HC_ARG_U64, .max = 23 }, /* pin */
+		},
+	},
+	[KEEL_HC_DUMP] = {
+		.name = "dump",
+		.fn = hc_dump,
+		.retry_busy = false,
+		.arg_count = 3,
+		.buffers = true,
+		.arg = {
+			{ .kind = HC_ARG_U64, .min = 1, .max = 7 }, /* what */
+			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 2 }, /* buf */
+			{ .kind = HC_ARG_U64, .max = KEEL_DUMP_BUF_MAX }, /* len */
 		},
 	},
 };

@@ -28,8 +28,10 @@
 
 #include "dev/pit.h"
 #include "dev/timer.h"
+#include "dump.h"
 #include "exit.h"
 #include "exit_handlers.h"
+#include "gdb/gdb.h"
 #include "hypercall.h"
 #include "sched.h"
 #include "vmcs.h"
@@ -42,6 +44,7 @@ struct runq {
 	spinlock_t lock;
 	struct vcpu *head, *tail; /* [q] runnable, FIFO */
 	struct vcpu *sleep;	  /* [q] blocked in HLT until their wake_at */
+	struct vcpu *parked;	  /* [q][h] stopped for gdb until gdb_vcpu_may_run */
 	unsigned len;		  /* [q][h] runnable ones */
 	uint64_t next_wake;	  /* [q][h] earliest wake_at in sleep */
 };
@@ -117,6 +120,35 @@ static void sleepq_wake_due(struct runq_locked l, uint64_t now)
 	__atomic_store_n(&l.q->next_wake, next, __ATOMIC_RELAXED);
 }
 
+/* Takes v off the CPUs until gdb lets it run (gdb/gdb.h). */
+static void runq_park(struct vcpu *v)
+{
+	struct runq_locked l = runq_lock();
+	v->next = l.q->parked;
+	__atomic_store_n(&l.q->parked, v, __ATOMIC_RELAXED);
+	runq_unlock(l);
+	gdb_vcpu_parked(v);
+}
+
+/* Moves the parked vCPUs that gdb resumed (or whose guest ended) to the run queue. */
+static void runq_unpark_ready(void)
+{
+	if (!__atomic_load_n(&runq.parked, __ATOMIC_RELAXED))
+		return;
+	struct runq_locked l = runq_lock();
+	struct vcpu **pp = &l.q->parked;
+	while (*pp) {
+		struct vcpu *v = *pp;
+		if (gdb_vcpu_may_run(v)) {
+			*pp = v->next;
+			runq_append(l, v);
+		} else {
+			pp = &v->next;
+		}
+	}
+	runq_unlock(l);
+}
+
 /* Takes the first runnable vCPU, after waking the sleepers that are due. */
 static struct vcpu *runq_pop(void)
 {
@@ -184,7 +216,14 @@ static void guest_kick_others(struct guest *g, struct vcpu *self)
 }
 
 /* How a stint (one CPU running one vCPU without a break) goes on or ends. */
-enum stint_end { STINT_CONTINUE, STINT_REQUEUE, STINT_BLOCKED, STINT_HALTED, STINT_ENDED };
+enum stint_end {
+	STINT_CONTINUE,
+	STINT_REQUEUE,
+	STINT_BLOCKED,
+	STINT_HALTED,
+	STINT_ENDED,
+	STINT_PARKED, /* stopped for gdb */
+};
 
 /* Sleeps on this CPU while v is blocked in HLT, as long as no other vCPU waits for a
  * CPU. Returns true if v may run again, false to give the CPU up. The time asleep is
@@ -338,10 +377,16 @@ static enum stint_end vcpu_run(struct vcpu *v)
 		end = before_entry(v, now, &slice_end);
 		if (end == STINT_CONTINUE) {
 			vcpu_deliver_irq(v, now);
+			if (gdb_before_entry(v)) {
+				end = STINT_PARKED;
+				break;
+			}
 			arm_preempt_timer(v, now, slice_end);
 			end = after_exit(v, vcpu_enter(v), &asleep);
 		}
 	} while (end == STINT_CONTINUE);
+	if (end == STINT_ENDED)
+		dump_at_end(v, true); /* killed or dump=: with this vCPU's VMCS */
 	stint_finish(v, t0, asleep);
 	if (end == STINT_ENDED)
 		guest_kick_others(v->guest, v);
@@ -353,6 +398,7 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 {
 	struct guest *g = v->guest;
 	hc_cont_abort(v); /* a long hypercall cut short by the guest's end drops its pins */
+	gdb_vcpu_retired(v);
 	vmcs_free(v);
 	/* A vCPU retires without its guest ending only by halting; if it was the last
 	 * one able to run, the guest is over. */
@@ -362,6 +408,7 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 				   "every vCPU halted for good (last HLT at RIP 0x%llx with "
 				   "interrupts disabled or no timer armed)",
 				   (unsigned long long)v->rip);
+		dump_at_end(v, false);
 		guest_done(g);
 	}
 	__atomic_sub_fetch(&vcpus_live, 1, __ATOMIC_ACQ_REL);
@@ -395,6 +442,8 @@ static void sched_one(struct vcpu *v)
 	enum stint_end end = vcpu_run(v);
 	if (end == STINT_REQUEUE || end == STINT_BLOCKED)
 		runq_push(v);
+	else if (end == STINT_PARKED)
+		runq_park(v);
 	else
 		vcpu_retire(v, end == STINT_HALTED);
 }
@@ -404,6 +453,8 @@ static void sched_loop(void *arg)
 {
 	(void)arg;
 	while (__atomic_load_n(&vcpus_live, __ATOMIC_ACQUIRE)) {
+		gdb_poll();
+		runq_unpark_ready();
 		struct vcpu *v = runq_pop();
 		if (v)
 			sched_one(v);
@@ -422,6 +473,8 @@ static void sched_start_guests(uint64_t hz)
 		g->tsc_start = now;
 		g->deadline = g->limit_ms ? now + g->limit_ms * (hz / 1000) : 0;
 		g->state = GUEST_RUNNING;
+		if (g->gdb)
+			(void)gdb_attach(g); /* stops it before its first instruction */
 	}
 }
 
@@ -459,6 +512,7 @@ void sched_run(sched_guest_done_fn done)
 		smp_call_poll();
 		arch_cpu_relax();
 	}
+	gdb_poll(); /* tells gdb how its guest ended */
 	printk("vmm: all guests ended; at most %u vCPU(s) were in guest mode at once\n",
 	       __atomic_load_n(&running_max, __ATOMIC_RELAXED));
 }

@@ -64,6 +64,7 @@
 #define PROC_CR3_LOAD (1u << 15)
 #define PROC_CR3_STORE (1u << 16)
 #define PROC_UNCOND_IO (1u << 24)
+#define PROC_MTF (1u << 27) /* monitor trap flag (25.6.2; exit 37 after one instruction) */
 #define PROC_MSR_BITMAPS (1u << 28)
 #define PROC_SECONDARY (1u << 31)
 /* Secondary processor-based controls (table 25-7). */
@@ -97,6 +98,7 @@ enum vmx_exit_reason {
 	EXIT_WRMSR = 32,
 	EXIT_ENTRY_BAD_GUEST = 33,
 	EXIT_ENTRY_BAD_MSR = 34,
+	EXIT_MTF = 37,
 	EXIT_ENTRY_MCE = 41,
 	EXIT_EPT_VIOLATION = 48,
 	EXIT_EPT_MISCONFIG = 49,

@@ -65,6 +65,7 @@ KTEST(vmx_exit_table_has_no_holes_for_handled_reasons)
 		EXIT_VMCALL,	    EXIT_CR_ACCESS,	EXIT_IO,
 		EXIT_RDMSR,	    EXIT_WRMSR,		EXIT_EPT_VIOLATION,
 		EXIT_EPT_MISCONFIG, EXIT_PREEMPT_TIMER, EXIT_XSETBV,
+		EXIT_MTF,
 	};
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)

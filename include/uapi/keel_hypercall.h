@@ -25,7 +25,8 @@
 #define KEEL_HC_MEM_OP 8
 #define KEEL_HC_TEST_BAD_STATE 9
 #define KEEL_HC_TEST_IRQ 10
-#define KEEL_HC_COUNT 11
+#define KEEL_HC_DUMP 11
+#define KEEL_HC_COUNT 12
 
 /* bytes one console_write takes at most */
 #define KEEL_HC_CONSOLE_MAX 4096
@@ -47,5 +48,13 @@
 #define KEEL_MEM_OP_FILL 2
 /* mem_op: the most bytes one operation takes */
 #define KEEL_MEM_OP_MAX 0x100000
+/* dump: the caller's VMCS */
+#define KEEL_DUMP_VMCS 1
+/* dump: the guest's EPT mappings (and the ranges in buf) */
+#define KEEL_DUMP_EPT 2
+/* dump: the exit statistics */
+#define KEEL_DUMP_EXITS 4
+/* dump: buf holds at most 64 ranges of 3 words */
+#define KEEL_DUMP_BUF_MAX 1536
 
 #endif
