@@ -91,8 +91,7 @@ static inline long keel_test_irq(unsigned long pin)
 /* Prints a dump of the calling guest on Keel's console: what is a set of KEEL_DUMP_VMCS (the caller's VMCS: guest state by mode, controls, last exit), KEEL_DUMP_EPT (guest RAM mappings as merged ranges with rights and leaf size) and KEEL_DUMP_EXITS (exit statistics per vCPU). With KEEL_DUMP_EPT, the ranges are also written to buf (the first len bytes) as 3 words each: [0] start, [1] end (guest-physical, end exclusive), [2] leaf size in bytes ORed with rights (1 read, 2 write, 4 execute); returns the number of ranges (also those that did not fit), else 0. Returns EPT ranges or -EINVAL, -EFAULT, -ENOMEM. */
 static inline long keel_dump(unsigned long what, void *buf, unsigned long len)
 {
-	return keel_hypercall(KEEL_HC_DUMP, (unsigned long)what, (uintptr_t)buf,
-			      (unsigned long)len);
+	return keel_hypercall(KEEL_HC_DUMP, (unsigned long)what, (uintptr_t)buf, (unsigned long)len);
 }
 
 #endif
