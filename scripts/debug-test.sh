@@ -112,8 +112,8 @@ check "hello64 ran beside it (PASS), the run passes (status $rc2)" \
 	"$([ "$rc2" = 0 ] && has "$serial2" "guest hello64: PASS" || echo 1)"
 check "the guest's own INT3 and TF trap reach it under gdb (selfdebug PASS, status $rc3)" \
 	"$([ "$rc3" = 0 ] && has "$serial3" "guest selfdebug: PASS" || echo 1)"
-check "gdb hears the guest exit (exited normally)" \
-	"$(has "$gdb3" "[Inferior 1 (Remote target) exited normally]")"
+check "gdb hears the guest exit (status 1: port 0xF4 with 0)" \
+	"$(has "$gdb3" "[Inferior 1 (Remote target) exited with code 01]")"
 echo "# $label: gdb session and Keel run took $(($(date +%s) - t0))s wall"
 if [ "$failed" != 0 ]; then
 	mkdir -p "$KEEL_ROOT/build/runs"
