@@ -2,6 +2,7 @@
  * RDMSR/WRMSR exits: a small allow-list of MSRs backed by VMCS guest-state fields
  * (SDM Vol 3C 25.4.1); anything else gets #GP, as on a CPU without that MSR.
  */
+#include "dev/vlapic.h"
 #include "exit_handlers.h"
 #include "vcpu.h"
 
@@ -21,6 +22,8 @@ static int msr_field(uint32_t msr)
 
 enum exit_action exit_rdmsr(struct vcpu *v)
 {
+	if (vlapic_msr_claims((uint32_t)v->regs.rcx)) /* the local APIC's (dev/vlapic.h) */
+		return vlapic_rdmsr(v);
 	int f = msr_field((uint32_t)v->regs.rcx);
 	if (f < 0) {
 		vcpu_inject_gp(v);
@@ -47,6 +50,8 @@ enum exit_action exit_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = (uint32_t)v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+	if (vlapic_msr_claims(msr)) /* the local APIC's (dev/vlapic.h) */
+		return vlapic_wrmsr(v);
 	int f = msr_field(msr);
 	if (f < 0 || !wrmsr_allowed(msr, val)) {
 		vcpu_inject_gp(v);

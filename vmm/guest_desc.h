@@ -36,11 +36,12 @@ struct guest_desc {
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
+	bool sipi_start; /* smp=sipi: only vCPU 0 starts; the others wait for INIT-SIPI-SIPI */
 	struct guest_expect expect;
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,expect=]`
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,smp=][,expect=]`
  * (s is modified) into d. Returns 0, or -EINVAL with *why saying what is wrong. Whether the
  * name is already taken is the caller's question.
  */

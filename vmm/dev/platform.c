@@ -4,6 +4,7 @@
 #include "exit_port.h"
 #include "platform.h"
 #include "uart.h"
+#include "vlapic.h"
 
 int vdev_platform_keel(struct guest *g)
 {
@@ -13,6 +14,8 @@ int vdev_platform_keel(struct guest *g)
 	int err = uart_attach(bus);
 	if (!err)
 		err = exit_port_attach(bus);
+	if (!err)
+		err = vlapic_attach(bus);
 	if (err) {
 		vdev_bus_destroy(bus);
 		return err;
