@@ -69,6 +69,29 @@ static enum exit_action send_sipi(struct vcpu *t, unsigned vector)
 	return EXIT_RESUME;
 }
 
+/*
+ * INIT (9.4.4): t waits for a SIPI from now on, so a SIPI sent right after it finds t
+ * waiting even before t ran again; t resets its APIC when it takes the event. If every
+ * live vCPU now waits, nothing can start one: the guest ends. The sender counts the
+ * wait, as send_sipi counts its end.
+ */
+static enum exit_action send_init(struct vcpu *t)
+{
+	struct guest *g = t->guest;
+	__atomic_fetch_or(&t->events, VLAPIC_EV_INIT, __ATOMIC_SEQ_CST);
+	unsigned old = __atomic_exchange_n(&t->sipi_state, VLAPIC_SIPI_WAIT, __ATOMIC_SEQ_CST);
+	if (old == VLAPIC_SIPI_WAIT)
+		return EXIT_RESUME;
+	if (old == VLAPIC_SIPI_RUN &&
+	    __atomic_add_fetch(&g->vcpus_parked, 1, __ATOMIC_SEQ_CST) ==
+		__atomic_load_n(&g->vcpus_live, __ATOMIC_SEQ_CST))
+		return guest_kill(g, "every vCPU waits for a SIPI (last INIT to vCPU %u)",
+				  t->index);
+	if (old == VLAPIC_SIPI_GO) /* its SIPI was counted as an end of the wait */
+		__atomic_add_fetch(&g->vcpus_parked, 1, __ATOMIC_SEQ_CST);
+	return EXIT_RESUME;
+}
+
 /* Delivers ipi to one target t (posted, then t kicked). */
 static enum exit_action deliver_one(struct vcpu *src, struct vcpu *t, const struct lapic_ipi *ipi)
 {
@@ -88,7 +111,7 @@ static enum exit_action deliver_one(struct vcpu *src, struct vcpu *t, const stru
 					  "INIT IPI from vCPU %u to itself (ICR 0x%x) at RIP 0x%llx",
 					  src->index, src->lapic.icr_low,
 					  (unsigned long long)src->rip);
-		__atomic_fetch_or(&t->events, VLAPIC_EV_INIT, __ATOMIC_SEQ_CST);
+		a = send_init(t);
 		break;
 	case LAPIC_DM_SIPI:
 		a = send_sipi(t, ipi->vector);
@@ -131,22 +154,13 @@ static enum exit_action vlapic_send(struct vcpu *src)
 
 /* ---- INIT and SIPI in the target (9.4.4) */
 
-/* INIT: the APIC's reset state (ID and mode kept) and a wait for a SIPI. If every
- * live vCPU now waits, nothing can start one: the guest ends. */
-static enum exit_action vlapic_init(struct vcpu *v)
+/* A posted INIT, in the target: the APIC's reset state (ID and mode kept), no event
+ * pending (send_init already made it wait for a SIPI). */
+static void vlapic_init(struct vcpu *v)
 {
-	struct guest *g = v->guest;
 	lapic_reset(&v->lapic);
 	v->nmi_pending = false;
 	v->irq_pending = -1;
-	unsigned old = __atomic_exchange_n(&v->sipi_state, VLAPIC_SIPI_WAIT, __ATOMIC_SEQ_CST);
-	if (old == VLAPIC_SIPI_WAIT)
-		return EXIT_RESUME;
-	unsigned parked = __atomic_add_fetch(&g->vcpus_parked, 1, __ATOMIC_SEQ_CST);
-	if (parked == __atomic_load_n(&g->vcpus_live, __ATOMIC_SEQ_CST))
-		return guest_kill(g, "every vCPU waits for a SIPI (last INIT to vCPU %u)",
-				  v->index);
-	return EXIT_RESUME;
 }
 
 /* A posted SIPI: v leaves the wait in real mode at vector << 8 : 0. */
@@ -169,8 +183,8 @@ enum exit_action vlapic_take_events(struct vcpu *v)
 	unsigned ev = __atomic_load_n(&v->events, __ATOMIC_RELAXED)
 			  ? __atomic_exchange_n(&v->events, 0, __ATOMIC_SEQ_CST)
 			  : 0;
-	if ((ev & VLAPIC_EV_INIT) && vlapic_init(v) == EXIT_STOP)
-		return EXIT_STOP;
+	if (ev & VLAPIC_EV_INIT)
+		vlapic_init(v);
 	/* Clear the kick before looking, so a SIPI posted after the look still wakes v. */
 	__atomic_store_n(&v->kicked, 0, __ATOMIC_SEQ_CST);
 	switch (__atomic_load_n(&v->sipi_state, __ATOMIC_SEQ_CST)) {
