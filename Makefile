@@ -34,6 +34,7 @@ help:
 	@echo "make run        boot Keel (QEMU+KVM if the CPU has VMX, else Bochs); CPUS=N EMU=qemu|bochs CMDLINE='...'"
 	@echo "make test       host tests + kernel tests under QEMU and Bochs; ends with 'N passed, N failed, N skipped'"
 	@echo "make guest-test the test guests of guest/manifest under Bochs; ONLY=NAME runs one, CPUS=N"
+	@echo "make mb-test    the Multiboot kernels of guest/mb: QEMU vs Keel verdicts; ONLY=NAME"
 	@echo "make bench      page-table engine benchmarks (host) + TLB flush benchmark (kernel, QEMU)"
 	@echo "make debug      QEMU paused with gdb attached;  make bochs-debug: Bochs debugger with symbols"
 	@echo "make check      clang-format check + static analysis"
@@ -45,7 +46,7 @@ CMDLINE ?=
 MODULES ?=
 LAYERS  ?=
 
-.PHONY: run test bench debug bochs-debug check format host-test guest-test
+.PHONY: run test bench debug bochs-debug check format host-test guest-test mb-test
 deps:
 	@scripts/deps.sh ensure
 
@@ -66,6 +67,11 @@ test:
 # verdicts and build/test-results/guests-bochs-Ncpu.xml (JUnit).
 guest-test: kernel
 	@scripts/guest-test.sh --name guests-bochs-$(CPUS)cpu --cpus $(CPUS) $(if $(ONLY),--only $(ONLY),--no-penryn)
+
+# The Multiboot test kernels of guest/mb under QEMU TCG and under Keel (Bochs), verdicts
+# compared (ONLY=NAME: just that one).
+mb-test: kernel
+	@scripts/mb-test.sh $(if $(ONLY),--only $(ONLY))
 
 host-test:
 	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
@@ -218,3 +224,27 @@ $(foreach g,$(GUEST_C32),$(eval $(call guest_c,$(call guest_name,$(g)),$(call gu
 $(BUILD)/guest/%.bin: $(BUILD)/guest/%.elf
 	@echo '  BIN   $@'
 	$(Q)objcopy -O binary --set-section-flags .bss=alloc,load,contents $< $@
+
+# ---- Multiboot test kernels: build/guest/mb/NAME.elf (ELF32, Multiboot v1) from
+# guest/mb/NAME.c or NAME.asm (defining mb_main), each linked with guest/mb/start.asm,
+# mb.c and guest/lib's printf/tap/string/uart (32-bit). See guest/mb/README.md.
+MB_SRC      := $(filter-out guest/mb/mb.c guest/mb/start.asm,$(wildcard guest/mb/*.c guest/mb/*.asm))
+MB_KERNELS  := $(addprefix $(BUILD)/guest/mb/,$(addsuffix .elf,$(basename $(notdir $(MB_SRC)))))
+MB_LIB      := $(BUILD)/guest/mb/start.o $(BUILD)/guest/mb/mb.o \
+	$(addprefix $(BUILD)/guest/32/lib/,printf.o tap.o string.o uart.o)
+.PHONY: mb-kernels
+mb-kernels: $(MB_KERNELS)
+kernel: $(MB_KERNELS)
+$(BUILD)/guest/mb/%.o: guest/mb/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CC32  $<'
+	$(Q)$(CC) $(GUEST_CFLAGS) $(GUEST_CFLAGS_32) -Iguest/mb -c $< -o $@
+$(BUILD)/guest/mb/%.o: guest/mb/%.asm | $(BUILD)/.nasm-ok
+	@mkdir -p $(dir $@)
+	@echo '  NASM  $<'
+	$(Q)$(NASM) -f elf32 -Iguest/mb/ -o $@ $<
+$(BUILD)/guest/mb/%.elf: $(BUILD)/guest/mb/%.o $(MB_LIB) guest/mb/mb.ld
+	@echo '  LD    $@'
+	$(Q)$(LD) -m elf_i386 $(GUEST_LDFLAGS:guest/lib/guest.ld=guest/mb/mb.ld) -o $@ $(MB_LIB) $<
+.PRECIOUS: $(BUILD)/guest/mb/%.o
+-include $(wildcard $(BUILD)/guest/mb/*.d)

@@ -46,33 +46,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-guests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 log="$tmp/serial.log"
 start=$(date +%s)
-set +e
-"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$log" \
-	--modules "$KEEL_GUEST_MODULES" --cmdline "$KEEL_GUEST_CMDLINE" 2>"$tmp/err"
-rc=$?
-set -e
+bochs_judged "$log" "$tmp/err" --cpus "$cpus" --timeout "$timeout_s" \
+	--modules "$KEEL_GUEST_MODULES" --cmdline "$KEEL_GUEST_CMDLINE"
+rc=$KEEL_RUN_RC
 secs=$(($(date +%s) - start))
-run_dir=$(sed -n 's/^.*run directory //p' "$tmp/err" | head -n 1)
-[ -f "$log" ] || : >"$log"
-sed -i 's/\r$//' "$log"
+run_dir=$KEEL_RUN_DIR
 
-n=0
-failed=0
-junit="$tmp/cases.xml"
-: >"$junit"
-xml() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g'; }
-pass() {
-	n=$((n + 1))
-	echo "ok $n - $label: $1"
-	printf '  <testcase classname="keel.%s" name="%s"/>\n' "$label" "$(printf '%s' "$1" | xml)" >>"$junit"
-}
-fail() {
-	n=$((n + 1))
-	echo "not ok $n - $label: $1${2:+ # $2}"
-	failed=$((failed + 1))
-	printf '  <testcase classname="keel.%s" name="%s"><failure message="%s"/></testcase>\n' \
-		"$label" "$(printf '%s' "$1" | xml)" "$(printf '%s' "${2:-failed}" | xml)" >>"$junit"
-}
+tap_begin "$label" "$tmp"
+pass() { tap_result ok "$1"; }
+fail() { tap_result fail "$1" "${2:-failed}"; }
 check() { # check "what" "fixed string expected in the serial log"
 	if grep -qF -- "$2" "$log"; then pass "$1"; else fail "$1" "missing line: $2"; fi
 }
@@ -114,12 +96,10 @@ echo "# $label: Bochs run of the guests took ${secs}s wall"
 # failing the run (a guest was asked for and none could run).
 if [ "$penryn" = 1 ]; then
 	plog="$tmp/penryn.log"
-	prc=0
-	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus 1 --timeout "$timeout_s" --log "$plog" \
+	bochs_judged "$plog" "$tmp/perr" --cpus 1 --timeout "$timeout_s" \
 		--model core2_penryn_t9600 --modules "$gdir/hello.bin:hello" \
-		--cmdline "guest=hello,image=hello,mem=4M" 2>"$tmp/perr" || prc=$?
-	prun_dir=$(sed -n 's/^.*run directory //p' "$tmp/perr" | head -n 1)
-	sed -i 's/\r$//' "$plog" 2>/dev/null || : >"$plog"
+		--cmdline "guest=hello,image=hello,mem=4M"
+	prc=$KEEL_RUN_RC prun_dir=$KEEL_RUN_DIR
 	if [ "$prc" = "$KEEL_BOCHS_RC_FAIL" ] && grep -qF "vmx: EPT NO" "$plog" &&
 		grep -qF "vmx: no guest can run: secondary processor-based (EPT) controls" "$plog" &&
 		grep -qF "modprobe kvm_intel nested=1" "$plog" && grep -qF "KEEL-DONE" "$plog" &&
@@ -142,15 +122,13 @@ if [ -z "$only" ]; then
 	# contradicts mode=.
 	head -c 80 "$gdir/hello64.elf" >"$tmp/cut.elf"
 	flog="$tmp/fail.log"
-	frc=0
 	fcmd="guest=good,image=hello64 guest=missing,image=nosuch guest=cut,image=cut"
 	fcmd+=" guest=clash,image=hello64,mode=32 guest=badkey,image=hello64,colour=red"
 	fcmd+=" guest=tapfail,image=tapfail guest=status,image=hello64,expect=exit:3"
-	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --cpus "$cpus" --timeout "$timeout_s" --log "$flog" \
+	bochs_judged "$flog" "$tmp/ferr" --cpus "$cpus" --timeout "$timeout_s" \
 		--modules "$gdir/hello64.elf:hello64,$gdir/tapfail.bin:tapfail,$tmp/cut.elf:cut" \
-		--cmdline "$fcmd" 2>"$tmp/ferr" || frc=$?
-	frun_dir=$(sed -n 's/^.*run directory //p' "$tmp/ferr" | head -n 1)
-	sed -i 's/\r$//' "$flog" 2>/dev/null || : >"$flog"
+		--cmdline "$fcmd"
+	frc=$KEEL_RUN_RC frun_dir=$KEEL_RUN_DIR
 	fcheck() { # fcheck "what" "fixed string expected in the failing run's log"
 		if grep -qF -- "$2" "$flog"; then pass "$1"; else fail "$1" "missing line: $2"; fi
 	}
@@ -173,18 +151,10 @@ if [ -z "$only" ]; then
 		echo "# run directory: $frun_dir"
 	fi
 fi
-if [ "$failed" != 0 ]; then
+if [ "$KEEL_TAP_FAILED" != 0 ]; then
 	echo "# run directory: $run_dir"
 	tail -n 40 "$log" | sed 's/^/#   /'
 else
 	end_run_dir "$run_dir" 1
 fi
-mkdir -p "$KEEL_ROOT/build/test-results"
-{
-	echo '<?xml version="1.0" encoding="UTF-8"?>'
-	printf '<testsuite name="%s" tests="%d" failures="%d" time="%d">\n' "$label" "$n" "$failed" "$secs"
-	cat "$junit"
-	echo '</testsuite>'
-} >"$KEEL_ROOT/build/test-results/$label.xml"
-echo "# layer $label: $((n - failed)) passed, $failed failed, 0 skipped"
-[ "$failed" = 0 ]
+tap_end "$secs"

@@ -165,3 +165,69 @@ manifest_guests() {
 	done <"$KEEL_ROOT/guest/manifest"
 	[ -n "$KEEL_GUEST_NAMES" ] || die "guest/manifest: no guest to run${only:+ (no line named $only)}"
 }
+
+# A layer's results as TAP and JUnit XML (guest-test.sh, mb-test.sh):
+#   tap_begin LABEL TMPDIR    start counting (the JUnit cases collect in TMPDIR)
+#   tap_result ok|fail|skip WHAT [WHY]
+#                             prints "ok N - LABEL: WHAT", "not ok N - LABEL: WHAT # WHY"
+#                             or "ok N - LABEL: WHAT # SKIP WHY"
+#   tap_end SECONDS           writes build/test-results/LABEL.xml, prints "# layer LABEL:
+#                             P passed, F failed, S skipped"; status 1 if anything failed
+# KEEL_TAP_FAILED holds the failures so far.
+# shellcheck disable=SC2034
+tap_begin() {
+	KEEL_TAP_LABEL=$1 KEEL_TAP_CASES="$2/junit-cases.xml"
+	KEEL_TAP_N=0 KEEL_TAP_FAILED=0 KEEL_TAP_SKIPPED=0
+	: >"$KEEL_TAP_CASES"
+}
+tap_xml() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g'; }
+tap_result() {
+	local label=$KEEL_TAP_LABEL what
+	KEEL_TAP_N=$((KEEL_TAP_N + 1))
+	what=$(printf '%s' "$2" | tap_xml)
+	case "$1" in
+	ok)
+		echo "ok $KEEL_TAP_N - $label: $2"
+		printf '  <testcase classname="keel.%s" name="%s"/>\n' "$label" "$what" >>"$KEEL_TAP_CASES"
+		;;
+	skip)
+		echo "ok $KEEL_TAP_N - $label: $2 # SKIP $3"
+		KEEL_TAP_SKIPPED=$((KEEL_TAP_SKIPPED + 1))
+		printf '  <testcase classname="keel.%s" name="%s"><skipped/></testcase>\n' "$label" \
+			"$what" >>"$KEEL_TAP_CASES"
+		;;
+	*)
+		echo "not ok $KEEL_TAP_N - $label: $2${3:+ # $3}"
+		KEEL_TAP_FAILED=$((KEEL_TAP_FAILED + 1))
+		printf '  <testcase classname="keel.%s" name="%s"><failure message="%s"/></testcase>\n' \
+			"$label" "$what" "$(printf '%s' "${3:-failed}" | tap_xml)" >>"$KEEL_TAP_CASES"
+		;;
+	esac
+}
+tap_end() {
+	local label=$KEEL_TAP_LABEL n=$KEEL_TAP_N f=$KEEL_TAP_FAILED s=$KEEL_TAP_SKIPPED
+	mkdir -p "$KEEL_ROOT/build/test-results"
+	{
+		echo '<?xml version="1.0" encoding="UTF-8"?>'
+		printf '<testsuite name="%s" tests="%d" failures="%d" skipped="%d" time="%d">\n' \
+			"$label" "$n" "$f" "$s" "$1"
+		cat "$KEEL_TAP_CASES"
+		echo '</testsuite>'
+	} >"$KEEL_ROOT/build/test-results/$label.xml"
+	echo "# layer $label: $((n - f - s)) passed, $f failed, $s skipped"
+	[ "$f" = 0 ]
+}
+
+# bochs_judged LOG ERR ARGS...: run-bochs.sh --quiet --keep ARGS for a caller that judges
+# the run itself: the serial log in LOG (CRs removed), stderr in ERR; sets KEEL_RUN_RC
+# (run-bochs.sh's exit status) and KEEL_RUN_DIR (its run directory, for end_run_dir).
+# shellcheck disable=SC2034
+bochs_judged() {
+	local log=$1 err=$2
+	shift 2
+	KEEL_RUN_RC=0
+	"$KEEL_SCRIPTS/run-bochs.sh" --quiet --keep --log "$log" "$@" 2>"$err" || KEEL_RUN_RC=$?
+	KEEL_RUN_DIR=$(sed -n 's/^.*run directory //p' "$err" | head -n 1)
+	[ -f "$log" ] || : >"$log"
+	sed -i 's/\r$//' "$log"
+}

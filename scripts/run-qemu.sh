@@ -3,7 +3,7 @@
 #
 #   run-qemu.sh [--cpus N] [--mem MB] [--cmdline "k=v ..."] [--modules a,b]
 #               [--timeout SECONDS] [--log FILE] [--accel tcg|kvm] [--gdb]
-#               [--interactive] [--quiet] [--keep]
+#               [--interactive] [--quiet] [--keep] [--dry-run]
 #
 # Each run gets its own directory (printed on stderr) with serial.txt (COM1), e9.txt
 # (port 0xE9) and qemu.out (QEMU's own messages). The serial log is copied to
@@ -14,8 +14,9 @@
 # PATH:NAME; the kernel sees the command line "keel.elf k=v ..." and each module
 # string is NAME, the same as under Bochs (mkiso.sh).
 #
-# --accel tcg (default): -cpu max, no VMX. --accel kvm: -cpu host (VMX only if the
-# host has nested VMX). --gdb: gdb stub on 127.0.0.1:1234 (KEEL_GDB_PORT), CPU
+# --accel tcg (default): -cpu max, no VMX. --accel kvm: the arguments of
+# scripts/kvm-check.sh --args (-cpu host), refused with kvm-check.sh's reason unless
+# nested VMX works here. --dry-run: print QEMU's accelerator and CPU arguments, run nothing. --gdb: gdb stub on 127.0.0.1:1234 (KEEL_GDB_PORT), CPU
 # stopped at reset (like -s -S).
 # --interactive: serial on this terminal (Ctrl-A x quits), no timeout.
 # --timeout 0: no timeout.
@@ -35,6 +36,7 @@ log=""
 accel=tcg
 gdb=0
 interactive=0
+dry=0
 quiet=0
 keep=0
 while [ $# -gt 0 ]; do
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
 	--interactive) interactive=1; shift ;;
 	--quiet) quiet=1; shift ;;
 	--keep) keep=1; shift ;;
+	--dry-run) dry=1; shift ;;
 	-h | --help) usage ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -75,10 +78,12 @@ tcg)
 	fi
 	;;
 kvm)
-	if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then die "--accel kvm: /dev/kvm is not usable"; fi
-	cpu_args=(-accel kvm -cpu host) ;;
+	why=$("$KEEL_SCRIPTS/kvm-check.sh") || die "--accel kvm: ${why#no: }"
+	mapfile -t cpu_args < <("$KEEL_SCRIPTS/kvm-check.sh" --args)
+	;;
 *) die "--accel must be tcg or kvm" ;;
 esac
+[ "$dry" = 0 ] || { echo "${cpu_args[*]}"; exit 0; }
 
 run=$(make_run_dir "qemu-${accel}-${cpus}cpu")
 note "run directory $run"

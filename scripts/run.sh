@@ -2,7 +2,7 @@
 # Boots the kernel once and shows its log live (make run).
 #
 #   run.sh [--emu auto|qemu|kvm|bochs] [--cpus N] [--cmdline "k=v ..."]
-#          [--modules a,b] [--timeout SECONDS] [--demo]
+#          [--modules a,b] [--timeout SECONDS] [--demo] [--dry-run]
 #
 # --demo: boots with the demo guests of build/guest (the lines of guest/manifest marked
 # yes: real, 32-bit and long-mode guests, several with 2-3 vCPUs, demand paging, memory
@@ -11,9 +11,11 @@
 # given. They run at once on every CPU; Keel prints each guest's end, a summary table
 # and each guest's verdict; the run fails unless every verdict is PASS.
 #
-# auto: QEMU with KVM when /dev/kvm is usable and the host CPU has VMX (nested
-# virtualization: the fast path to running guests); Bochs otherwise (the only
-# emulator here that emulates VMX). qemu: QEMU TCG (no VMX). kvm: QEMU with KVM.
+# auto: QEMU with KVM when nested VMX works here (scripts/kvm-check.sh decides and says
+# why: /dev/kvm usable, the CPU's vmx flag, kvm_intel nested=1), the fast path to
+# running guests; Bochs otherwise (the only emulator here that emulates VMX). qemu: QEMU
+# TCG (no VMX). kvm: QEMU with KVM. --dry-run: print the choice and the command, run
+# nothing.
 # The kernel gets "cpus=N CMDLINE". Exit status 0 if the kernel reported success,
 # 1 if it failed, 124 on timeout.
 set -euo pipefail
@@ -26,6 +28,7 @@ cmdline=""
 modules=""
 timeout_s=300
 demo=0
+dry=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--emu) need_arg "$1" $#; emu=$2; shift 2 ;;
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--modules) need_arg "$1" $#; modules=$2; shift 2 ;;
 	--timeout) need_arg "$1" $#; timeout_s=$2; shift 2 ;;
 	--demo) demo=1; shift ;;
+	--dry-run) dry=1; shift ;;
 	-h | --help) usage ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -46,24 +50,13 @@ if [ "$demo" = 1 ]; then
 	modules="${modules:+$modules,}$KEEL_GUEST_MODULES"
 fi
 
-kvm_usable() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-
-host_has_vmx() {
-	grep -qw vmx /proc/cpuinfo 2>/dev/null
-}
-
 if [ "$emu" = auto ]; then
-	if kvm_usable && host_has_vmx; then
+	if why=$("$KEEL_SCRIPTS/kvm-check.sh"); then
 		emu=kvm
-		note "using QEMU + KVM: /dev/kvm is usable and the host CPU has VMX"
-	elif kvm_usable; then
-		emu=bochs
-		note "using Bochs: /dev/kvm is usable but the host CPU shows no VMX flag (no nested VMX)"
+		note "using QEMU + KVM: ${why#yes: }"
 	else
 		emu=bochs
-		note "using Bochs: /dev/kvm is not usable (missing or no permission)"
+		note "using Bochs (VMX emulated, slower): no nested KVM: ${why#no: }"
 	fi
 fi
 
@@ -75,6 +68,7 @@ qemu | kvm)
 	pass=$KEEL_QEMU_RC_PASS
 	fail=$KEEL_QEMU_RC_FAIL
 	[ "$accel" = kvm ] || note "using QEMU TCG (no VMX: VMX features will be reported missing)"
+	[ "$dry" = 0 ] || { echo "run-qemu.sh --accel $accel ${args[*]}"; exit 0; }
 	set +e
 	"$KEEL_SCRIPTS/run-qemu.sh" --accel "$accel" "${args[@]}"
 	rc=$?
@@ -83,6 +77,7 @@ qemu | kvm)
 bochs)
 	pass=$KEEL_BOCHS_RC_PASS
 	fail=$KEEL_BOCHS_RC_FAIL
+	[ "$dry" = 0 ] || { echo "run-bochs.sh ${args[*]}"; exit 0; }
 	set +e
 	"$KEEL_SCRIPTS/run-bochs.sh" "${args[@]}"
 	rc=$?

@@ -74,5 +74,49 @@ check bad_cmdline_refused 1 "bogus=1 loglevel=9" \
 check no_matching_test_fails 1 "test=no_such_test" \
 	"no test matches 'no_such_test'" '^KEEL-VERDICT: FAIL 0 passed'
 
+# The nested-KVM decision (kvm-check.sh) and the commands run.sh and run-qemu.sh build
+# from it, on stub files in place of /dev/kvm, /proc/cpuinfo and kvm_intel's nested
+# parameter (these machines have no nested VMX, a user's may).
+stub=$(mktemp -d "${TMPDIR:-/tmp}/keel-kvm.XXXXXX")
+: >"$stub/kvm"
+echo "flags : fpu vme sse2" >"$stub/novmx"
+echo "flags : fpu vme vmx sse2" >"$stub/vmx"
+echo N >"$stub/nested-off"
+echo Y >"$stub/nested-on"
+# kvm DEV CPUINFO NESTED: runs CMD... (the rest) with the stubs; prints its output.
+kvm() {
+	local dev=$1 cpuinfo=$2 nested=$3
+	shift 3
+	KEEL_KVM_DEV="$stub/$dev" KEEL_CPUINFO="$stub/$cpuinfo" KEEL_KVM_NESTED="$stub/$nested" \
+		"$@" 2>&1 || true
+}
+# kcase NAME OUTPUT PATTERN: one TAP result, PATTERN (grep -E) expected in OUTPUT.
+kcase() {
+	n=$((n + 1))
+	if printf '%s\n' "$2" | grep -Eq -- "$3"; then
+		echo "ok $n - selftest-$emu: $1"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - selftest-$emu: $1 # no line matching /$3/ in: $2"
+	fi
+}
+k=$KEEL_SCRIPTS/kvm-check.sh
+kcase kvm_missing_device_explained "$(kvm none vmx nested-on "$k")" '^no: .*does not exist'
+kcase kvm_cpu_without_vmx_explained "$(kvm kvm novmx nested-on "$k")" '^no: .*no vmx flag'
+kcase kvm_module_not_loaded_explained "$(kvm kvm vmx none "$k")" '^no: .*modprobe kvm_intel nested=1'
+kcase kvm_nested_off_explained "$(kvm kvm vmx nested-off "$k")" '^no: kvm_intel has nested=N'
+kcase kvm_nested_on_accepted "$(kvm kvm vmx nested-on "$k")" '^yes: '
+kcase run_picks_kvm_with_nested_vmx "$(kvm kvm vmx nested-on "$KEEL_SCRIPTS/run.sh" --dry-run)" \
+	'^run-qemu.sh --accel kvm '
+kcase run_picks_bochs_without_nested "$(kvm kvm vmx nested-off "$KEEL_SCRIPTS/run.sh" --dry-run)" \
+	'^run-bochs.sh '
+kcase run_says_why_bochs "$(kvm kvm vmx nested-off "$KEEL_SCRIPTS/run.sh" --dry-run)" \
+	'using Bochs .*nested=N'
+kcase qemu_kvm_args_from_kvm_check \
+	"$(kvm kvm vmx nested-on "$KEEL_SCRIPTS/run-qemu.sh" --accel kvm --dry-run)" '^-accel kvm -cpu host$'
+kcase qemu_kvm_refused_with_reason \
+	"$(kvm kvm novmx nested-on "$KEEL_SCRIPTS/run-qemu.sh" --accel kvm --dry-run)" 'error: --accel kvm: .*vmx'
+rm -rf "$stub"
+
 echo "# layer selftest-$emu: $((n - failed)) passed, $failed failed, 0 skipped"
 [ "$failed" = 0 ]

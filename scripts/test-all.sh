@@ -6,7 +6,8 @@
 # Layers: host (make -C tests/host run, TAP), selftest (failure paths, QEMU),
 # qemu-Ncpu (QEMU TCG), bochs-Ncpu (Bochs, VMX), guests-bochs-Ncpu (the demo guests
 # under Bochs on N CPUs: scripts/guest-test.sh; the 1-CPU one also checks a CPU
-# without EPT), tlb-MODE-Ncpu (the TLB fallbacks: the TLB/paging kernel tests,
+# without EPT), mb-diff (the Multiboot test kernels of guest/mb under QEMU TCG and as
+# Keel guests under Bochs, verdicts compared: scripts/mb-test.sh), tlb-MODE-Ncpu (the TLB fallbacks: the TLB/paging kernel tests,
 # $TLB_TESTS, under Bochs in a mode that takes another flush path than bochs-Ncpu):
 #   tlb-sandybridge  model corei7_sandy_bridge_2600k: PCIDs without INVPCID, no 1G pages
 #   tlb-penryn       model core2_penryn_t9600: no PCIDs, no 1G pages
@@ -16,13 +17,13 @@
 # path: invpcid (bochs), untagged (qemu: TCG has no PCIDs), the mode's own (tlb), and
 # "no 1 GiB pages" on the two older models.
 # Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
-# guests-bochs-2cpu tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
+# guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
 # tlb-pcidoff-2cpu.
 # The layers overlap, each in its own directories: the host layer (make -j with one
 # job per core; its longest binaries start first) runs in the background from the
 # start; beside it the QEMU layers (selftest, qemu) run one after the other (QEMU's
 # clock is the host's: they share the cores with the host layer only), then all Bochs
-# layers (bochs, guests-bochs, tlb: virtual time) at once. Everything is CPU-bound, so
+# layers (bochs, guests-bochs, mb-diff, tlb: virtual time) at once. Everything is CPU-bound, so
 # the cores stay busy until the end.
 # Prints every layer's results, then a summary with each layer's time and counts, then
 # last the line "N passed, N failed, N skipped" alone. A TAP result "ok ... # SKIP why"
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu
-	guests-bochs-1cpu guests-bochs-2cpu tlb-sandybridge-2cpu tlb-penryn-2cpu
+	guests-bochs-1cpu guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu
 	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu)
 
 # The kernel tests whose path depends on PCIDs, INVPCID, 1 GiB pages or NX: TLB
@@ -134,7 +135,10 @@ run_layer() {
 	selftest)
 		"$KEEL_SCRIPTS/selftest.sh" --emu qemu >"$out/$layer.tap" 2>&1 || rc=$?
 		;;
-	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, tlb-MODE-Ncpu)" ;;
+	mb-diff)
+		"$KEEL_SCRIPTS/mb-test.sh" --name "$layer" >"$out/$layer.tap" 2>&1 || rc=$?
+		;;
+	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, mb-diff, tlb-MODE-Ncpu)" ;;
 	esac
 	echo "$rc" >"$out/$layer.rc"
 	echo $((($(date +%s%N) - t0) / 100000000)) >"$out/$layer.ds" # tenths of a second
@@ -154,6 +158,7 @@ for layer in "${layers[@]}"; do
 	case "$layer" in
 	qemu-* | selftest) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
 	bochs-* | guests-bochs-* | tlb-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
+	mb-diff) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu bochs iso >&2 ;;
 	esac
 done
 
@@ -164,7 +169,7 @@ qemu_chain=()
 bochs=()
 for layer in "${layers[@]}"; do
 	case "$layer" in
-	bochs-* | guests-bochs-* | tlb-*) bochs+=("$layer") ;;
+	bochs-* | guests-bochs-* | tlb-* | mb-diff) bochs+=("$layer") ;;
 	qemu-* | selftest) qemu_chain+=("$layer") ;;
 	*) run_layer "$layer" & pids+=($!) ;;
 	esac

@@ -46,6 +46,25 @@ int guest_mem_write(struct guest *g, gpa_t gpa, const void *src, uint64_t len)
 	return 0;
 }
 
+int guest_mem_read(struct guest *g, gpa_t gpa, void *dst, uint64_t len)
+{
+	while (len) {
+		uint64_t chunk = MIN(len, MiB(1));
+		struct vm_pin pin;
+		int err = vm_space_pin_gpa(&g->space, gpa, chunk, VM_ACCESS_READ, &pin);
+		if (err)
+			return err;
+		err = vm_pin_read(&pin, 0, dst, chunk);
+		vm_space_unpin(&pin);
+		if (err)
+			return err;
+		gpa.v += chunk;
+		dst = (uint8_t *)dst + chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
 /* Keel's scratch copy of the tables is static: guests are built one at a time. */
 int guest_mem_build_tables(struct guest *g)
 {

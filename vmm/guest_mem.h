@@ -16,6 +16,9 @@ void guest_mem_fini(struct guest *g);
 /* Copies len bytes to gpa through a pin (pages fault in); src NULL writes zeros.
  * Returns 0 or the pin's error (-EFAULT outside RAM, -ENOMEM). */
 int guest_mem_write(struct guest *g, gpa_t gpa, const void *src, uint64_t len) __must_check;
+/* Copies len bytes from gpa into dst through a pin (pages fault in). Returns 0 or the
+ * pin's error (-EFAULT outside RAM or on MMIO, -ENOMEM). */
+int guest_mem_read(struct guest *g, gpa_t gpa, void *dst, uint64_t len) __must_check;
 /* Writes Keel's GDT and, in long mode, the identity page tables (layout.h). */
 int guest_mem_build_tables(struct guest *g) __must_check;
 /* Loads a parsed image's segments from data (file bytes, then zeros to mem_size). */

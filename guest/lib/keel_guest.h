@@ -72,6 +72,8 @@ __attribute__((noreturn)) static inline void keel_port_exit(uint8_t status)
  * Conversions: %d %i %u %x %X %c %s %p %%, lengths l ll z, flags - 0, width (or *).
  */
 int printf(const char *fmt, ...) KEEL_PRINTF(1, 2);
+/* Where printf's lines go: the console hypercall, unless the program links its own. */
+void guest_console_write(const char *buf, size_t len);
 int vprintf(const char *fmt, va_list ap);
 /* Returns the length the whole output would have; writes at most size - 1 chars + NUL. */
 int snprintf(char *buf, size_t size, const char *fmt, ...) KEEL_PRINTF(3, 4);
