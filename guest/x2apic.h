@@ -30,42 +30,6 @@ struct irq_frame {
 	uint64_t rip, cs, rflags, rsp, ss;
 };
 
-static inline uint64_t rdmsr(uint32_t msr)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
-	return ((uint64_t)hi << 32) | lo;
-}
-
-static inline void wrmsr(uint32_t msr, uint64_t val)
-{
-	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
-			 : "memory");
-}
-
-static inline uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-}
-
-static inline void sti(void)
-{
-	__asm__ volatile("sti" ::: "memory");
-}
-
-static inline void cli(void)
-{
-	__asm__ volatile("cli" ::: "memory");
-}
-
-/* "sti; hlt": wakes by the next interrupt (STI's shadow covers HLT). */
-static inline void sti_hlt(void)
-{
-	__asm__ volatile("sti; hlt" ::: "memory");
-}
-
 /* Puts the APIC in x2APIC mode and software-enables it (SVR 0x1FF). */
 static inline void x2apic_enable(void)
 {
@@ -97,11 +61,14 @@ static inline void idt_set(unsigned vector, void *handler)
 
 static inline void idt_load(void)
 {
-	struct {
-		uint16_t limit;
-		uint64_t base;
-	} __attribute__((packed)) r = { sizeof(guest_idt) - 1, (uint64_t)(uintptr_t)guest_idt };
-	__asm__ volatile("lidt %0" : : "m"(r) : "memory");
+	lidt_at(guest_idt, sizeof(guest_idt) - 1);
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
 }
 
 #endif
