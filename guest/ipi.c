@@ -29,12 +29,12 @@ static unsigned self_id(void)
 	return (unsigned)rdmsr(X2APIC_ID) & 1;
 }
 
-#define HANDLER(v)                                                                         \
-	__attribute__((interrupt)) static void on_##v(struct irq_frame *f)                 \
-	{                                                                                  \
-		(void)f;                                                                   \
-		__atomic_fetch_add(&got[self_id()][v], 1, __ATOMIC_SEQ_CST);                \
-		x2apic_eoi();                                                              \
+#define HANDLER(v)                                                           \
+	__attribute__((interrupt)) static void on_##v(struct irq_frame *f)   \
+	{                                                                    \
+		(void)f;                                                     \
+		__atomic_fetch_add(&got[self_id()][v], 1, __ATOMIC_SEQ_CST); \
+		x2apic_eoi();                                                \
 	}
 HANDLER(V_IPI)
 HANDLER(V_LOGICAL)

@@ -50,7 +50,7 @@ static void check_base_and_ids(void)
 {
 	uint64_t base = rdmsr(MSR_APIC_BASE);
 	tap_ok((base & ~0xFFFull) == 0xFEE00000 && (base & APIC_BASE_EN) && (base & 0x100) &&
-		       !(base & APIC_BASE_EXTD),
+		   !(base & APIC_BASE_EXTD),
 	       "IA32_APIC_BASE 0x%lx: base 0xFEE00000, enabled, BSP, xAPIC mode",
 	       (unsigned long)base);
 	unsigned gp = gp_count;

@@ -55,7 +55,7 @@ static inline void idt_set(unsigned vector, void *handler)
 	uint64_t a = (uint64_t)(uintptr_t)handler;
 	uint16_t cs;
 	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	guest_idt[vector] = (struct idt_gate){ (uint16_t)a, cs, 0x8E00, (uint16_t)(a >> 16),
+	guest_idt[vector] = (struct idt_gate){ (uint16_t)a,	    cs, 0x8E00, (uint16_t)(a >> 16),
 					       (uint32_t)(a >> 32), 0 };
 }
 

@@ -6,6 +6,7 @@
  * the interrupt of its virtual timer, dev/timer.c, or of its local APIC, dev/lapic.h).
  * Event injection: SDM Vol 3C 25.8.3, 26.6; interruptibility: 25.4.2 table 25-3.
  */
+#include "dev/lapic.h"
 #include "dev/timer.h"
 #include "dev/vlapic.h"
 #include "exit_handlers.h"
@@ -46,7 +47,7 @@ enum exit_action exit_hlt(struct vcpu *v)
 		return EXIT_HALT;
 	/* Clear the kick before looking, so an IPI posted after the look still wakes v. */
 	__atomic_store_n(&v->kicked, 0, __ATOMIC_SEQ_CST);
-	if (v->irq_pending >= 0 || v->nmi_pending || lapic_pending(&v->lapic) >= 0) {
+	if (v->irq_pending >= 0 || v->nmi_pending || lapic_pending(v->lapic) >= 0) {
 		v->wake_at = 0;
 		return EXIT_BLOCK;
 	}
@@ -108,7 +109,7 @@ static void deliver_nmi(struct vcpu *v)
  * one above its processor priority (SDM Vol 3A 11.8.3.1), else -1. */
 static int next_vector(struct vcpu *v)
 {
-	return v->irq_pending >= 0 ? v->irq_pending : lapic_pending(&v->lapic);
+	return v->irq_pending >= 0 ? v->irq_pending : lapic_pending(v->lapic);
 }
 
 static void deliver_irq(struct vcpu *v)
@@ -128,7 +129,7 @@ static void deliver_irq(struct vcpu *v)
 		if (v->irq_pending >= 0)
 			v->irq_pending = -1;
 		else
-			lapic_ack(&v->lapic, (unsigned)vector); /* IRR -> ISR (11.8.4) */
+			lapic_ack(v->lapic, (unsigned)vector); /* IRR -> ISR (11.8.4) */
 		v->irqs_injected++;
 	} else if (vmx_caps.intr_window) {
 		(void)vmwrite(VMCS_PROC_CTLS, vmx_caps.proc | PROC_INTR_WINDOW);

@@ -33,7 +33,6 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 		v->running_on = -1;
 		v->irq_pending = -1;
 		v->vpid = vmx_caps.vpid ? vpid_next++ : 0;
-		lapic_init(&v->lapic, i); /* APIC ID = vCPU index */
 		v->sipi_state = d->sipi_start && i ? 1 : 0; /* VLAPIC_SIPI_WAIT (vlapic.h) */
 	}
 }

@@ -18,7 +18,6 @@
 #include <keel/spinlock.h>
 #include <mm/vm_space.h>
 
-#include "dev/lapic.h"
 #include "guest_desc.h"
 #include "vmx.h"
 
@@ -40,6 +39,7 @@ enum exit_action {
 };
 
 struct guest;
+struct lapic;
 struct vdev_bus;
 
 /*
@@ -86,13 +86,14 @@ struct vcpu {
 	uint64_t irqs_injected;			/* [o] */
 	uint64_t run_cycles;			/* [o] TSC cycles it held a CPU */
 	struct hc_cont cont;			/* [o] (hypercall.c) */
-	struct lapic lapic;	 /* [o], IRR/TMR [a] (dev/lapic.h, dev/vlapic.c) */
-	unsigned events;	 /* [a] (dev/vlapic.c) VLAPIC_EV_* posted by other vCPUs */
-	unsigned sipi_state;	 /* [a] (dev/vlapic.c) enum vlapic_sipi_state */
-	unsigned sipi_vector;	 /* [a] (dev/vlapic.c) of the SIPI that started it */
-	unsigned sipi_ignored;	 /* [a] (dev/vlapic.c) SIPIs it was not waiting for */
-	bool nmi_pending;	 /* [o] (exit_irq.c) an NMI waiting for injection */
-	unsigned kicked;	 /* [a] (guest.c) woken by another vCPU: see vcpu_kick */
+
+	struct lapic *lapic;   /* [c] its local APIC (dev/vlapic.c); [o] but IRR/TMR [a] */
+	unsigned events;       /* [a] (dev/vlapic.c) VLAPIC_EV_* posted by other vCPUs */
+	unsigned sipi_state;   /* [a] (dev/vlapic.c) enum vlapic_sipi_state */
+	unsigned sipi_vector;  /* [a] (dev/vlapic.c) of the SIPI that started it */
+	unsigned sipi_ignored; /* [a] (dev/vlapic.c) SIPIs it was not waiting for */
+	bool nmi_pending;      /* [o] (exit_irq.c) an NMI waiting for injection */
+	unsigned kicked;       /* [a] (guest.c) woken by another vCPU: see vcpu_kick */
 };
 
 /* [l] the guest lock, taken with guest_lock(). */
@@ -111,8 +112,6 @@ struct guest {
 	unsigned vcpu_count;	    /* [c] */
 	struct vcpu vcpus[GUEST_VCPU_MAX];
 	unsigned vcpus_live; /* [a] vCPUs not retired yet */
-	bool sipi_start;     /* [c] vCPUs other than 0 wait for INIT-SIPI-SIPI (smp=sipi) */
-	unsigned vcpus_parked; /* [a] (dev/vlapic.c) vCPUs waiting for a SIPI */
 	spinlock_t lock;
 	enum guest_state state;		       /* [l] written; [a] read (guest_ended) */
 	int64_t status;			       /* [l] exit status (GUEST_EXITED) */
@@ -122,6 +121,9 @@ struct guest {
 	bool console_cont;	     /* [l] (dev/console.c) the line continues a full one */
 	unsigned tap_ok, tap_not_ok; /* [l] (dev/console.c) TAP results it printed */
 	uint64_t tsc_start, tsc_end; /* sched.c, report.c */
+
+	bool sipi_start;       /* [c] vCPUs other than 0 wait for INIT-SIPI-SIPI (smp=sipi) */
+	unsigned vcpus_parked; /* [a] (dev/vlapic.c) vCPUs waiting for a SIPI */
 };
 
 /* Proof that the guest lock is held (interrupts off): only guest_lock() makes one. */

@@ -36,8 +36,9 @@ struct guest_desc {
 	int mode; /* -1: from the image (ELF class), else enum guest_mode */
 	bool eager;
 	bool hooks; /* hooks=1: the test hypercalls (KEEL_HC_TEST_*) are allowed */
-	bool sipi_start; /* smp=sipi: only vCPU 0 starts; the others wait for INIT-SIPI-SIPI */
 	struct guest_expect expect;
+
+	bool sipi_start; /* smp=sipi: only vCPU 0 starts; the others wait for INIT-SIPI-SIPI */
 };
 
 /*

@@ -355,8 +355,9 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 	} else if (halted && left == __atomic_load_n(&g->vcpus_parked, __ATOMIC_SEQ_CST) &&
 		   !guest_ended(g)) {
 		/* the rest wait for a SIPI that no running vCPU is left to send */
-		guest_kill(g, "every vCPU halted for good or waits for a SIPI (last HLT at RIP 0x%llx)",
-			   (unsigned long long)v->rip);
+		guest_kill(
+		    g, "every vCPU halted for good or waits for a SIPI (last HLT at RIP 0x%llx)",
+		    (unsigned long long)v->rip);
 		guest_kick_others(g, v);
 	}
 	__atomic_sub_fetch(&vcpus_live, 1, __ATOMIC_ACQ_REL);

@@ -150,8 +150,7 @@ static int setup_guest_segments(const struct mode_state *m)
 }
 
 /* Control registers, stack, entry point and the event state a vCPU starts with. */
-static int setup_start_regs(const struct mode_state *m, uint64_t cr3, uint64_t rsp,
-			    uint64_t rip)
+static int setup_start_regs(const struct mode_state *m, uint64_t cr3, uint64_t rsp, uint64_t rip)
 {
 	int err = vmwrite(VMCS_CR0_SHADOW, m->cr0);
 	err |= vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(m->cr0));

@@ -18,14 +18,14 @@
 static volatile unsigned count[256];
 static volatile unsigned order[4], order_len;
 
-#define HANDLER(v)                                                                         \
-	__attribute__((interrupt)) static void on_##v(struct irq_frame *f)                 \
-	{                                                                                  \
-		(void)f;                                                                   \
-		count[v]++;                                                                \
-		if (order_len < ARRAY_SIZE(order))                                         \
-			order[order_len++] = v;                                            \
-		apic_write(APIC_EOI, 0);                                                   \
+#define HANDLER(v)                                                         \
+	__attribute__((interrupt)) static void on_##v(struct irq_frame *f) \
+	{                                                                  \
+		(void)f;                                                   \
+		count[v]++;                                                \
+		if (order_len < ARRAY_SIZE(order))                         \
+			order[order_len++] = v;                            \
+		apic_write(APIC_EOI, 0);                                   \
 	}
 HANDLER(V_SELF)
 HANDLER(V_LOW)
@@ -92,7 +92,7 @@ static void check_timer(void)
 	for (unsigned i = 0; i < 100000; i++)
 		cpu_pause();
 	tap_ok(c1 <= 1000000 && c2 <= c1 && n == 1 && count[V_ONESHOT] == 1 &&
-		       apic_read(APIC_TIMER_CUR) == 0,
+		   apic_read(APIC_TIMER_CUR) == 0,
 	       "one-shot timer: counts down, one interrupt, then current count 0");
 	apic_write(APIC_LVT_TIMER, V_PERIODIC | (1u << 17));
 	apic_write(APIC_TIMER_INIT, 500000);

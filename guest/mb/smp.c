@@ -138,7 +138,8 @@ static void start_aps(void)
 {
 	const char *src = tramp_start;
 	char *dst = (char *)(uintptr_t)TRAMPOLINE;
-	for (unsigned i = 0; i < (unsigned)(tramp_end - tramp_start); i++)
+	uintptr_t len = (uintptr_t)tramp_end - (uintptr_t)tramp_start;
+	for (uintptr_t i = 0; i < len; i++)
 		dst[i] = src[i];
 	for (unsigned i = 0; i < 1000000; i++)
 		cpu_pause();
@@ -148,8 +149,8 @@ static void start_aps(void)
 		apic_send(id, ICR_SIPI | ICR_ASSERT | (TRAMPOLINE >> 12));
 		apic_send(id, ICR_SIPI | ICR_ASSERT | (TRAMPOLINE >> 12));
 	}
-	tap_ok(wait_for(&arrived, CPUS - 1) && arrived == CPUS - 1,
-	       "INIT-SIPI-SIPI started %u APs", CPUS - 1);
+	tap_ok(wait_for(&arrived, CPUS - 1) && arrived == CPUS - 1, "INIT-SIPI-SIPI started %u APs",
+	       CPUS - 1);
 	tap_ok(id_mask == ((1u << CPUS) - 2), "the APs have APIC IDs 1..%u", CPUS - 1);
 }
 

@@ -68,7 +68,7 @@ static bool lvt_writes_keep_mask_while_disabled(void)
 	T_ASSERT(rd(&l, 0x32, T0) == 0x10040); /* still masked (11.4.7.2) */
 	T_ASSERT(lapic_write(&l, 0x0F, 0x100, T0) == 0);
 	T_ASSERT(lapic_write(&l, 0x32, 0x1040 | (1u << 14), T0) == 0);
-	T_ASSERT(rd(&l, 0x32, T0) == 0x40); /* delivery status, bit 14: not writable */
+	T_ASSERT(rd(&l, 0x32, T0) == 0x40);		 /* delivery status, bit 14: not writable */
 	T_ASSERT(lapic_write(&l, 0x0F, 0x0FF, T0) == 0); /* software disable masks all */
 	T_ASSERT(rd(&l, 0x32, T0) & (1u << 16));
 	return true;
@@ -82,7 +82,7 @@ static bool highest_irr_goes_first_and_eoi_ends_it(void)
 	T_ASSERT(lapic_pending(&l) == 0x51);
 	lapic_ack(&l, 0x51);
 	T_ASSERT(!irr_has(&l, 0x51) && isr_has(&l, 0x51));
-	T_ASSERT(rd(&l, 0x0A, T0) == 0x50);  /* PPR = ISRV class */
+	T_ASSERT(rd(&l, 0x0A, T0) == 0x50); /* PPR = ISRV class */
 	T_ASSERT(lapic_pending(&l) == -1);  /* 0x31 is below the in-service class */
 	T_ASSERT(lapic_accept(&l, 0x52, false));
 	T_ASSERT(lapic_pending(&l) == -1); /* same class as in service: waits too */
@@ -139,7 +139,7 @@ static bool divide_configuration_table(void)
 {
 	static const struct {
 		uint32_t dcr, div;
-	} t[] = { { 0x0, 2 },  { 0x1, 4 },  { 0x2, 8 },	 { 0x3, 16 },
+	} t[] = { { 0x0, 2 },  { 0x1, 4 },  { 0x2, 8 },	  { 0x3, 16 },
 		  { 0x8, 32 }, { 0x9, 64 }, { 0xA, 128 }, { 0xB, 1 } };
 	for (unsigned i = 0; i < ARRAY_SIZE(t); i++) {
 		struct lapic l;
@@ -174,7 +174,7 @@ static bool periodic_rearms_and_coalesces_missed_periods(void)
 	struct lapic l;
 	enabled(&l, 0);
 	T_ASSERT(lapic_write(&l, 0x32, 0x41 | (1u << 17), T0) == 0); /* periodic */
-	T_ASSERT(lapic_write(&l, 0x3E, 0xB, T0) == 0);		       /* divide by 1 */
+	T_ASSERT(lapic_write(&l, 0x3E, 0xB, T0) == 0);		     /* divide by 1 */
 	T_ASSERT(lapic_write(&l, 0x38, 1000, T0) == 0);
 	T_ASSERT(lapic_timer_poll(&l, T0 + 1000));
 	T_ASSERT(lapic_timer_next(&l) == T0 + 2000);
@@ -222,8 +222,8 @@ static bool icr_decoding(void)
 	/* vector 0x30, NMI(4), logical, level assert, trigger level, shorthand others */
 	uint32_t low = 0x30 | (4u << 8) | (1u << 11) | (1u << 14) | (1u << 15) | (3u << 18);
 	struct lapic_ipi x = lapic_icr_decode(low, 0x05000000, false);
-	T_ASSERT(x.vector == 0x30 && x.mode == LAPIC_DM_NMI && x.logical && x.level &&
-		 x.trig_lvl && x.shorthand == LAPIC_SH_OTHERS && x.dest == 5 && !x.x2apic);
+	T_ASSERT(x.vector == 0x30 && x.mode == LAPIC_DM_NMI && x.logical && x.level && x.trig_lvl &&
+		 x.shorthand == LAPIC_SH_OTHERS && x.dest == 5 && !x.x2apic);
 	struct lapic_ipi y = lapic_icr_decode(0x600 | 0x9A, 0x12345678, true);
 	T_ASSERT(y.vector == 0x9A && y.mode == LAPIC_DM_SIPI && !y.logical &&
 		 y.shorthand == LAPIC_SH_NONE && y.dest == 0x12345678 && y.x2apic);
@@ -292,14 +292,14 @@ static bool x2apic_register_rules(void)
 	enabled(&l, 5);
 	l.x2apic = true;
 	uint64_t v;
-	T_ASSERT(rd(&l, 0x02, T0) == 5); /* full 32-bit ID */
-	T_ASSERT(lapic_write(&l, 0x02, 9, T0) == -EINVAL);	  /* ID read-only */
-	T_ASSERT(lapic_write(&l, 0x0D, 9, T0) == -EINVAL);	  /* LDR read-only */
-	T_ASSERT(lapic_read(&l, 0x0E, T0, &v) == -EINVAL);	  /* no DFR */
-	T_ASSERT(lapic_read(&l, 0x31, T0, &v) == -EINVAL);	  /* no ICR high */
-	T_ASSERT(lapic_write(&l, 0x0B, 1, T0) == -EINVAL);	  /* EOI of non-zero */
+	T_ASSERT(rd(&l, 0x02, T0) == 5);		       /* full 32-bit ID */
+	T_ASSERT(lapic_write(&l, 0x02, 9, T0) == -EINVAL);     /* ID read-only */
+	T_ASSERT(lapic_write(&l, 0x0D, 9, T0) == -EINVAL);     /* LDR read-only */
+	T_ASSERT(lapic_read(&l, 0x0E, T0, &v) == -EINVAL);     /* no DFR */
+	T_ASSERT(lapic_read(&l, 0x31, T0, &v) == -EINVAL);     /* no ICR high */
+	T_ASSERT(lapic_write(&l, 0x0B, 1, T0) == -EINVAL);     /* EOI of non-zero */
 	T_ASSERT(lapic_write(&l, 0x08, 0x100, T0) == -EINVAL); /* TPR reserved bits */
-	T_ASSERT(lapic_write(&l, 0x3F, 0x45, T0) == 0);	  /* SELF IPI */
+	T_ASSERT(lapic_write(&l, 0x3F, 0x45, T0) == 0);	       /* SELF IPI */
 	T_ASSERT(lapic_pending(&l) == 0x45);
 	T_ASSERT(lapic_write(&l, 0x3F, 0x145, T0) == -EINVAL);
 	return true;

@@ -431,6 +431,5 @@ int lapic_write(struct lapic *l, unsigned reg, uint64_t val, uint64_t now)
 {
 	if (reg >= LAPIC_REG_COUNT)
 		return -EINVAL;
-	return l->x2apic ? write_x2apic(l, reg, val, now)
-			 : write_xapic(l, reg, (uint32_t)val, now);
+	return l->x2apic ? write_x2apic(l, reg, val, now) : write_xapic(l, reg, (uint32_t)val, now);
 }

@@ -83,27 +83,27 @@ enum lapic_shorthand { LAPIC_SH_NONE, LAPIC_SH_SELF, LAPIC_SH_ALL, LAPIC_SH_OTHE
 struct lapic_ipi {
 	uint8_t vector;
 	enum lapic_dm mode;
-	bool logical;	/* destination mode: logical (else physical) */
-	bool level;	/* level: assert (INIT with level 0 is the obsolete de-assert) */
-	bool trig_lvl;	/* trigger mode: level (else edge) */
+	bool logical;  /* destination mode: logical (else physical) */
+	bool level;    /* level: assert (INIT with level 0 is the obsolete de-assert) */
+	bool trig_lvl; /* trigger mode: level (else edge) */
 	enum lapic_shorthand shorthand;
-	uint32_t dest;	/* x2APIC: 32 bits; xAPIC: 8 bits */
-	bool x2apic;	/* decoded in x2APIC form (broadcast = 0xFFFFFFFF) */
+	uint32_t dest; /* x2APIC: 32 bits; xAPIC: 8 bits */
+	bool x2apic;   /* decoded in x2APIC form (broadcast = 0xFFFFFFFF) */
 };
 
 struct lapic {
-	uint32_t id;	  /* [o] APIC ID (xAPIC: the ID register holds it in bits 31:24) */
-	bool x2apic;	  /* [o] IA32_APIC_BASE.EXTD */
-	bool hw_enabled;  /* [o] IA32_APIC_BASE.EN (global enable, 11.4.3) */
+	uint32_t id;	 /* [o] APIC ID (xAPIC: the ID register holds it in bits 31:24) */
+	bool x2apic;	 /* [o] IA32_APIC_BASE.EXTD */
+	bool hw_enabled; /* [o] IA32_APIC_BASE.EN (global enable, 11.4.3) */
 	uint32_t tpr, ldr, dfr, svr;
 	uint32_t esr, esr_pending; /* [o] readable ESR; errors since the last ESR write */
 	uint32_t icr_low, icr_high;
 	uint32_t lvt[LAPIC_LVT_COUNT];
-	uint32_t isr[8];	      /* [o] */
-	uint32_t irr[8], tmr[8];      /* [a] set by senders, cleared by the owner */
+	uint32_t isr[8];	 /* [o] */
+	uint32_t irr[8], tmr[8]; /* [a] set by senders, cleared by the owner */
 	uint32_t timer_initial, timer_dcr;
-	uint64_t timer_start; /* [o] TSC at which the current count was initial_count */
-	uint64_t timer_next;  /* [o] TSC of the next expiry, 0: not armed */
+	uint64_t timer_start;  /* [o] TSC at which the current count was initial_count */
+	uint64_t timer_next;   /* [o] TSC of the next expiry, 0: not armed */
 	uint64_t tsc_deadline; /* [o] IA32_TSC_DEADLINE as written (0: disarmed) */
 	uint64_t timer_fires;  /* [o] expiries so far (statistics) */
 };

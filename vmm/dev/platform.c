@@ -15,7 +15,7 @@ int vdev_platform_keel(struct guest *g)
 	if (!err)
 		err = exit_port_attach(bus);
 	if (!err)
-		err = vlapic_attach(bus);
+		err = vlapic_attach(bus, g);
 	if (err) {
 		vdev_bus_destroy(bus);
 		return err;

@@ -2,6 +2,7 @@
 #include <keel/errno.h>
 #include <keel/time.h>
 
+#include "lapic.h"
 #include "timer.h"
 
 /* Microseconds to TSC cycles. */
@@ -25,13 +26,13 @@ void vtimer_poll(struct vcpu *v, uint64_t now)
 		v->irq_pending = (int)v->timer_vector;
 		v->timer_deadline = 0;
 	}
-	(void)lapic_timer_poll(&v->lapic, now);
+	(void)lapic_timer_poll(v->lapic, now);
 }
 
 uint64_t vtimer_next(const struct vcpu *v)
 {
 	uint64_t hc = v->irq_pending < 0 ? v->timer_deadline : 0; /* else it waits to fire */
-	uint64_t apic = lapic_timer_next(&v->lapic);
+	uint64_t apic = lapic_timer_next(v->lapic);
 	if (!hc || !apic)
 		return hc | apic;
 	return MIN(hc, apic);

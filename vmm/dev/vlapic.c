@@ -4,6 +4,7 @@
  * other vCPUs. SDM Vol 3A chapter 11 (11.4.4 IA32_APIC_BASE, 11.6.1 ICR, 11.12 x2APIC).
  */
 #include <arch/x86.h>
+#include <keel/heap.h>
 
 #include "../vcpu.h"
 #include "../vmcs.h"
@@ -45,7 +46,7 @@ static bool ipi_reaches(const struct vcpu *src, struct vcpu *t, const struct lap
 		break;
 	}
 	/* The target's ID/LDR/DFR are read as a bus would: a change races with the IPI. */
-	return lapic_matches_dest(&t->lapic, ipi);
+	return lapic_matches_dest(t->lapic, ipi);
 }
 
 /* A SIPI starts t only if it waits for one (9.4.4); others ignore it. Many ignored
@@ -62,10 +63,11 @@ static enum exit_action send_sipi(struct vcpu *t, unsigned vector)
 	}
 	unsigned n = __atomic_add_fetch(&t->sipi_ignored, 1, __ATOMIC_RELAXED);
 	if (n > VLAPIC_SIPI_STORM)
-		return guest_kill(t->guest,
-				  "SIPI storm: %u start-up IPIs to vCPU %u while it was not waiting "
-				  "for one",
-				  n, t->index);
+		return guest_kill(
+		    t->guest,
+		    "SIPI storm: %u start-up IPIs to vCPU %u while it was not waiting "
+		    "for one",
+		    n, t->index);
 	return EXIT_RESUME;
 }
 
@@ -82,9 +84,8 @@ static enum exit_action send_init(struct vcpu *t)
 	unsigned old = __atomic_exchange_n(&t->sipi_state, VLAPIC_SIPI_WAIT, __ATOMIC_SEQ_CST);
 	if (old == VLAPIC_SIPI_WAIT)
 		return EXIT_RESUME;
-	if (old == VLAPIC_SIPI_RUN &&
-	    __atomic_add_fetch(&g->vcpus_parked, 1, __ATOMIC_SEQ_CST) ==
-		__atomic_load_n(&g->vcpus_live, __ATOMIC_SEQ_CST))
+	if (old == VLAPIC_SIPI_RUN && __atomic_add_fetch(&g->vcpus_parked, 1, __ATOMIC_SEQ_CST) ==
+					  __atomic_load_n(&g->vcpus_live, __ATOMIC_SEQ_CST))
 		return guest_kill(g, "every vCPU waits for a SIPI (last INIT to vCPU %u)",
 				  t->index);
 	if (old == VLAPIC_SIPI_GO) /* its SIPI was counted as an end of the wait */
@@ -99,7 +100,7 @@ static enum exit_action deliver_one(struct vcpu *src, struct vcpu *t, const stru
 	switch (ipi->mode) {
 	case LAPIC_DM_FIXED:
 	case LAPIC_DM_LOWEST:
-		if (!lapic_accept(&t->lapic, ipi->vector, ipi->trig_lvl))
+		if (!lapic_accept(t->lapic, ipi->vector, ipi->trig_lvl))
 			return EXIT_RESUME;
 		break;
 	case LAPIC_DM_NMI:
@@ -107,10 +108,9 @@ static enum exit_action deliver_one(struct vcpu *src, struct vcpu *t, const stru
 		break;
 	case LAPIC_DM_INIT:
 		if (t == src)
-			return guest_kill(src->guest,
-					  "INIT IPI from vCPU %u to itself (ICR 0x%x) at RIP 0x%llx",
-					  src->index, src->lapic.icr_low,
-					  (unsigned long long)src->rip);
+			return guest_kill(
+			    src->guest, "INIT IPI from vCPU %u to itself (ICR 0x%x) at RIP 0x%llx",
+			    src->index, src->lapic->icr_low, (unsigned long long)src->rip);
 		a = send_init(t);
 		break;
 	case LAPIC_DM_SIPI:
@@ -132,11 +132,12 @@ static enum exit_action deliver_one(struct vcpu *src, struct vcpu *t, const stru
  */
 static enum exit_action vlapic_send(struct vcpu *src)
 {
-	struct lapic_ipi ipi = lapic_icr_ipi(&src->lapic);
+	struct lapic_ipi ipi = lapic_icr_ipi(src->lapic);
 	struct guest *g = src->guest;
 	bool fixed = ipi.mode == LAPIC_DM_FIXED || ipi.mode == LAPIC_DM_LOWEST;
 	if (fixed && ipi.vector < 16) {
-		__atomic_fetch_or(&src->lapic.esr_pending, LAPIC_ESR_SEND_ILLEGAL, __ATOMIC_SEQ_CST);
+		__atomic_fetch_or(&src->lapic->esr_pending, LAPIC_ESR_SEND_ILLEGAL,
+				  __ATOMIC_SEQ_CST);
 		return EXIT_RESUME;
 	}
 	if (ipi.mode == LAPIC_DM_INIT && !ipi.level)
@@ -158,7 +159,7 @@ static enum exit_action vlapic_send(struct vcpu *src)
  * pending (send_init already made it wait for a SIPI). */
 static void vlapic_init(struct vcpu *v)
 {
-	lapic_reset(&v->lapic);
+	lapic_reset(v->lapic);
 	v->nmi_pending = false;
 	v->irq_pending = -1;
 }
@@ -170,8 +171,9 @@ static enum exit_action vlapic_start(struct vcpu *v)
 	__atomic_store_n(&v->sipi_state, VLAPIC_SIPI_RUN, __ATOMIC_SEQ_CST);
 	int err = vmcs_start_sipi(v, vector);
 	if (err == -ENOTSUP)
-		return guest_kill(v->guest, "SIPI to vCPU %u: starting in real mode needs the "
-					    "unrestricted-guest VMX feature",
+		return guest_kill(v->guest,
+				  "SIPI to vCPU %u: starting in real mode needs the "
+				  "unrestricted-guest VMX feature",
 				  v->index);
 	if (err)
 		return guest_kill(v->guest, "SIPI to vCPU %u: VMWRITE failed", v->index);
@@ -201,14 +203,14 @@ enum exit_action vlapic_take_events(struct vcpu *v)
 
 bool vlapic_may_be_woken(struct vcpu *v)
 {
-	return v->guest->vcpu_count > 1 && lapic_sw_enabled(&v->lapic);
+	return v->guest->vcpu_count > 1 && lapic_sw_enabled(v->lapic);
 }
 
 /* ---- IA32_APIC_BASE (11.4.4) and the mode transitions of 11.12.5 figure 11-27 */
 
 static uint64_t apic_base_read(const struct vcpu *v)
 {
-	const struct lapic *l = &v->lapic;
+	const struct lapic *l = v->lapic;
 	return LAPIC_BASE_DEFAULT | (l->hw_enabled ? APIC_BASE_EN : 0) |
 	       (l->x2apic ? APIC_BASE_EXTD : 0) | (v->index == 0 ? APIC_BASE_BSP : 0);
 }
@@ -217,7 +219,7 @@ static uint64_t apic_base_read(const struct vcpu *v)
  * page stays at its default), EXTD without EN, x2APIC -> xAPIC, disabled -> x2APIC. */
 static int apic_base_write(struct vcpu *v, uint64_t val)
 {
-	struct lapic *l = &v->lapic;
+	struct lapic *l = v->lapic;
 	bool en = val & APIC_BASE_EN, extd = val & APIC_BASE_EXTD;
 	if ((val & ~(APIC_BASE_BSP | APIC_BASE_EXTD | APIC_BASE_EN)) != LAPIC_BASE_DEFAULT)
 		return -EINVAL;
@@ -243,10 +245,10 @@ static int msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 	if (msr == MSR_APIC_BASE)
 		return *val = apic_base_read(v), 0;
 	if (msr == MSR_TSC_DEADLINE)
-		return *val = lapic_tsc_deadline_read(&v->lapic), 0;
-	if (!v->lapic.x2apic)
+		return *val = lapic_tsc_deadline_read(v->lapic), 0;
+	if (!v->lapic->x2apic)
 		return -EINVAL;
-	return lapic_read(&v->lapic, msr - MSR_X2APIC_FIRST, vlapic_now(), val);
+	return lapic_read(v->lapic, msr - MSR_X2APIC_FIRST, vlapic_now(), val);
 }
 
 enum exit_action vlapic_rdmsr(struct vcpu *v)
@@ -270,11 +272,11 @@ enum exit_action vlapic_wrmsr(struct vcpu *v)
 	if (msr == MSR_APIC_BASE)
 		rc = apic_base_write(v, val);
 	else if (msr == MSR_TSC_DEADLINE)
-		lapic_tsc_deadline_write(&v->lapic, val);
-	else if (!v->lapic.x2apic)
+		lapic_tsc_deadline_write(v->lapic, val);
+	else if (!v->lapic->x2apic)
 		rc = -EINVAL;
 	else
-		rc = lapic_write(&v->lapic, msr - MSR_X2APIC_FIRST, val, vlapic_now());
+		rc = lapic_write(v->lapic, msr - MSR_X2APIC_FIRST, val, vlapic_now());
 	if (rc < 0) {
 		vcpu_inject_gp(v);
 		return EXIT_RESUME;
@@ -287,17 +289,18 @@ enum exit_action vlapic_wrmsr(struct vcpu *v)
 
 static enum exit_action bad_access(struct vcpu *v, uint64_t off, unsigned size)
 {
-	return guest_kill(v->guest,
-			  "bad access to the local APIC page: %u byte(s) at offset 0x%llx (registers "
-			  "are 4 bytes at 16-byte boundaries) at RIP 0x%llx",
-			  size, (unsigned long long)off, (unsigned long long)v->rip);
+	return guest_kill(
+	    v->guest,
+	    "bad access to the local APIC page: %u byte(s) at offset 0x%llx (registers "
+	    "are 4 bytes at 16-byte boundaries) at RIP 0x%llx",
+	    size, (unsigned long long)off, (unsigned long long)v->rip);
 }
 
 /* In x2APIC mode or globally disabled, the page is not the APIC's (11.12.1, 11.4.3):
  * reads give all ones, writes are dropped. */
 static bool page_is_live(const struct vcpu *v)
 {
-	return v->lapic.hw_enabled && !v->lapic.x2apic;
+	return v->lapic->hw_enabled && !v->lapic->x2apic;
 }
 
 static enum exit_action xapic_read(struct vcpu *v, void *state, uint64_t off, unsigned size,
@@ -308,7 +311,7 @@ static enum exit_action xapic_read(struct vcpu *v, void *state, uint64_t off, un
 		return bad_access(v, off, size);
 	if (!page_is_live(v))
 		return *val = ~0ull, EXIT_RESUME;
-	if (lapic_read(&v->lapic, (unsigned)(off >> 4), vlapic_now(), val))
+	if (lapic_read(v->lapic, (unsigned)(off >> 4), vlapic_now(), val))
 		*val = 0; /* reserved or write-only: reads 0 */
 	return EXIT_RESUME;
 }
@@ -321,11 +324,11 @@ static enum exit_action xapic_write(struct vcpu *v, void *state, uint64_t off, u
 		return bad_access(v, off, size);
 	if (!page_is_live(v))
 		return EXIT_RESUME;
-	int rc = lapic_write(&v->lapic, (unsigned)(off >> 4), val, vlapic_now());
+	int rc = lapic_write(v->lapic, (unsigned)(off >> 4), val, vlapic_now());
 	if (rc == LAPIC_WRITE_IPI)
 		return vlapic_send(v);
 	if (rc < 0) /* read-only or reserved: ESR "illegal register address" (11.5.3) */
-		__atomic_fetch_or(&v->lapic.esr_pending, LAPIC_ESR_ILLEGAL_REG, __ATOMIC_SEQ_CST);
+		__atomic_fetch_or(&v->lapic->esr_pending, LAPIC_ESR_ILLEGAL_REG, __ATOMIC_SEQ_CST);
 	return EXIT_RESUME;
 }
 
@@ -335,7 +338,15 @@ static const struct vdev_ops xapic_ops = {
 	.write = xapic_write,
 };
 
-int vlapic_attach(struct vdev_bus *bus)
+int vlapic_attach(struct vdev_bus *bus, struct guest *g)
 {
-	return vdev_register(bus, VDEV_MMIO, LAPIC_BASE_DEFAULT, 0x1000, &xapic_ops, NULL);
+	struct lapic *apics = kzalloc(g->vcpu_count * sizeof(struct lapic));
+	if (!apics)
+		return -ENOMEM;
+	for (unsigned i = 0; i < g->vcpu_count; i++)
+		lapic_init(&apics[i], i);
+	int err = vdev_register(bus, VDEV_MMIO, LAPIC_BASE_DEFAULT, 0x1000, &xapic_ops, apics);
+	for (unsigned i = 0; !err && i < g->vcpu_count; i++)
+		g->vcpus[i].lapic = &apics[i];
+	return err;
 }
