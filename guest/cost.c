@@ -3,12 +3,14 @@
  * instructions, exact and repeatable), measured from inside the guest:
  *   CPUID (the cheapest exit Keel handles), the nop hypercall, a hypercall number Keel
  *   does not know (-ENOSYS: the VMCALL exit without the table's argument step and
- *   handler), and vcpu_info. Each is the minimum, median and maximum over ROUNDS rounds
+ *   handler), vcpu_info, an x2APIC EOI (WRMSR to the local APIC's MSR path) and a
+ *   local APIC timer interrupt (arming WRMSR of a 1-tick one-shot, the timer's exit and
+ *   injection, the handler's EOI WRMSR, IRET). Each is the minimum, median and maximum over ROUNDS rounds
  *   of CALLS calls, after a warm-up. Prints one line per figure, "cost: NAME min M median
  *   D max X cycles/round trip" and a summary line; checks nothing about speed (make bench
  *   runs it; no test does). Run with mem=4M.
  */
-#include "keel_guest.h"
+#include "x2apic.h"
 
 #define CALLS 500u
 #define ROUNDS 9u
@@ -20,8 +22,29 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_COUNT };
-static const char *const names[OP_COUNT] = { "cpuid", "hc_nop", "hc_unknown", "hc_vcpu_info" };
+enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_EOI, OP_TIMER, OP_COUNT };
+static const char *const names[OP_COUNT] = { "cpuid",	     "hc_nop",	   "hc_unknown",
+					     "hc_vcpu_info", "x2apic_eoi", "apic_timer_irq" };
+#define V_TIMER 0x40
+
+static volatile unsigned ticks;
+
+__attribute__((interrupt)) static void on_timer(struct irq_frame *f)
+{
+	(void)f;
+	ticks++;
+	x2apic_eoi();
+}
+
+/* One timer interrupt: a 1-tick one-shot (divide by 1) fires before the next entry and
+ * is injected at once (IF = 1). */
+static void timer_irq(void)
+{
+	unsigned t = ticks;
+	wrmsr(X2APIC_TIMER_INIT, 1);
+	while (ticks == t)
+		cpu_pause();
+}
 
 static void run(enum op op)
 {
@@ -36,6 +59,12 @@ static void run(enum op op)
 			break;
 		case OP_UNKNOWN:
 			(void)keel_hypercall(1000, 0, 0, 0);
+			break;
+		case OP_EOI:
+			x2apic_eoi();
+			break;
+		case OP_TIMER:
+			timer_irq();
 			break;
 		default:
 			(void)keel_vcpu_info();
@@ -59,6 +88,12 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 	(void)vcpu;
 	(void)vcpu_count;
 	uint64_t median[OP_COUNT];
+	idt_set(V_TIMER, on_timer);
+	idt_load();
+	x2apic_enable();
+	wrmsr(X2APIC_TIMER_DCR, 0xB);
+	wrmsr(X2APIC_LVT_TIMER, V_TIMER);
+	sti();
 	for (unsigned op = 0; op < OP_COUNT; op++) {
 		uint64_t per[ROUNDS];
 		run((enum op)op); /* warm-up */
@@ -74,8 +109,10 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		       names[op], (unsigned long long)per[0], (unsigned long long)median[op],
 		       (unsigned long long)per[ROUNDS - 1], ROUNDS, CALLS);
 	}
-	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu\n",
+	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu "
+	       "x2apic_eoi=%llu apic_timer_irq=%llu\n",
 	       (unsigned long long)median[OP_CPUID], (unsigned long long)median[OP_NOP],
-	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO]);
+	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO],
+	       (unsigned long long)median[OP_EOI], (unsigned long long)median[OP_TIMER]);
 	return 0;
 }

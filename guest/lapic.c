@@ -12,6 +12,13 @@
 #define V_DEADLINE 0x72
 #define WAIT_SPINS 100000000u
 
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
 static volatile unsigned count[256];
 static volatile unsigned gp_count;
 

@@ -64,11 +64,4 @@ static inline void idt_load(void)
 	lidt_at(guest_idt, sizeof(guest_idt) - 1);
 }
 
-static inline uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-}
-
 #endif

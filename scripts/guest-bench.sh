@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Exit costs from inside a guest under Bochs (make bench): boots Keel with the cost
 # guest (guest/cost.c) on 1 CPU and prints its figures: CPUID, the nop hypercall, an
-# unknown hypercall number (the VMCALL exit without the argument step and handler) and
-# vcpu_info, each as min and median TSC cycles per round trip over 9 rounds of 500
+# unknown hypercall number (the VMCALL exit without the argument step and handler),
+# vcpu_info, an x2APIC EOI and a local APIC timer interrupt (guest/cost.c), each as
+# min and median TSC cycles per round trip over 9 rounds of 500
 # calls after a warm-up (under Bochs the TSC counts emulated instructions: exact and
 # repeatable), then one summary line per figure in the format of the host benchmark
 # (tests/host/bench.h), which scripts/bench-compare.sh reads:

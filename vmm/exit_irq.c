@@ -114,6 +114,8 @@ static int next_vector(struct vcpu *v)
 
 static void deliver_irq(struct vcpu *v)
 {
+	if (v->irq_pending < 0 && lapic_irr_empty(v->lapic))
+		return; /* the common case, before every entry */
 	int vector = next_vector(v);
 	if (vector < 0)
 		return;
@@ -138,7 +140,7 @@ static void deliver_irq(struct vcpu *v)
 
 enum exit_action vcpu_deliver_events(struct vcpu *v, uint64_t now)
 {
-	enum exit_action a = vlapic_take_events(v);
+	enum exit_action a = vlapic_has_events(v) ? vlapic_take_events(v) : EXIT_RESUME;
 	if (a != EXIT_RESUME)
 		return a;
 	vtimer_poll(v, now);

@@ -22,14 +22,17 @@ static const uint32_t lvt_writable[LAPIC_LVT_COUNT] = {
 
 /* ---- 256-bit vector sets (IRR, ISR, TMR): eight 32-bit words, vector v in word v/32. */
 
-static void vset_set_atomic(uint32_t *set, unsigned v)
+/* Sets or clears vector v; returns whether it was set before. */
+static bool vset_set_atomic(uint32_t *set, unsigned v)
 {
-	__atomic_fetch_or(&set[v / 32], 1u << (v % 32), __ATOMIC_SEQ_CST);
+	uint32_t bit = 1u << (v % 32);
+	return __atomic_fetch_or(&set[v / 32], bit, __ATOMIC_SEQ_CST) & bit;
 }
 
-static void vset_clear_atomic(uint32_t *set, unsigned v)
+static bool vset_clear_atomic(uint32_t *set, unsigned v)
 {
-	__atomic_fetch_and(&set[v / 32], ~(1u << (v % 32)), __ATOMIC_SEQ_CST);
+	uint32_t bit = 1u << (v % 32);
+	return __atomic_fetch_and(&set[v / 32], ~bit, __ATOMIC_SEQ_CST) & bit;
 }
 
 /* The highest vector in the set, or -1. */
@@ -89,6 +92,8 @@ uint32_t lapic_ppr(const struct lapic *l)
 
 int lapic_pending(const struct lapic *l)
 {
+	if (lapic_irr_empty(l))
+		return -1;
 	int v = vset_highest(l->irr);
 	if (v < 0 || !lapic_sw_enabled(l))
 		return -1;
@@ -104,16 +109,18 @@ bool lapic_accept(struct lapic *l, unsigned vector, bool level)
 		return false;
 	}
 	if (level)
-		vset_set_atomic(l->tmr, vector);
+		(void)vset_set_atomic(l->tmr, vector);
 	else
-		vset_clear_atomic(l->tmr, vector);
-	vset_set_atomic(l->irr, vector);
+		(void)vset_clear_atomic(l->tmr, vector);
+	if (!vset_set_atomic(l->irr, vector)) /* counted once visible in IRR */
+		__atomic_fetch_add(&l->irr_count, 1, __ATOMIC_SEQ_CST);
 	return true;
 }
 
 void lapic_ack(struct lapic *l, unsigned vector)
 {
-	vset_clear_atomic(l->irr, vector);
+	if (vset_clear_atomic(l->irr, vector))
+		__atomic_fetch_sub(&l->irr_count, 1, __ATOMIC_SEQ_CST);
 	l->isr[vector / 32] |= 1u << (vector % 32);
 }
 
@@ -182,11 +189,6 @@ bool lapic_timer_poll(struct lapic *l, uint64_t now)
 			l->tsc_deadline = 0;
 	}
 	return true;
-}
-
-uint64_t lapic_timer_next(const struct lapic *l)
-{
-	return l->timer_next;
 }
 
 void lapic_tsc_deadline_write(struct lapic *l, uint64_t val)

@@ -101,6 +101,7 @@ struct lapic {
 	uint32_t lvt[LAPIC_LVT_COUNT];
 	uint32_t isr[8];	 /* [o] */
 	uint32_t irr[8], tmr[8]; /* [a] set by senders, cleared by the owner */
+	uint32_t irr_count;	 /* [a] vectors in irr (counted after set, before clear) */
 	uint32_t timer_initial, timer_dcr;
 	uint64_t timer_start;  /* [o] TSC at which the current count was initial_count */
 	uint64_t timer_next;   /* [o] TSC of the next expiry, 0: not armed */
@@ -154,6 +155,11 @@ bool lapic_accept(struct lapic *l, unsigned vector, bool level);
 uint32_t lapic_ppr(const struct lapic *l);
 /* The highest IRR vector whose priority class is above PPR's, or -1 (11.8.4). */
 int lapic_pending(const struct lapic *l);
+/* No vector in IRR: the cheap test made before every VM entry. */
+static inline bool lapic_irr_empty(const struct lapic *l)
+{
+	return !__atomic_load_n(&l->irr_count, __ATOMIC_SEQ_CST);
+}
 /* The CPU took vector (injected): IRR -> ISR (11.8.4). */
 void lapic_ack(struct lapic *l, unsigned vector);
 
@@ -161,7 +167,10 @@ void lapic_ack(struct lapic *l, unsigned vector);
  * re-arms. Returns true if it expired. */
 bool lapic_timer_poll(struct lapic *l, uint64_t now);
 /* TSC of the next timer expiry, or 0. */
-uint64_t lapic_timer_next(const struct lapic *l);
+static inline uint64_t lapic_timer_next(const struct lapic *l)
+{
+	return l->timer_next;
+}
 /* IA32_TSC_DEADLINE (11.5.4.1): writes arm (or, 0, disarm) only in TSC-deadline mode
  * and are ignored otherwise; reads give 0 outside that mode. */
 void lapic_tsc_deadline_write(struct lapic *l, uint64_t val);

@@ -26,7 +26,9 @@ void vtimer_poll(struct vcpu *v, uint64_t now)
 		v->irq_pending = (int)v->timer_vector;
 		v->timer_deadline = 0;
 	}
-	(void)lapic_timer_poll(v->lapic, now);
+	uint64_t apic = lapic_timer_next(v->lapic);
+	if (apic && now >= apic)
+		(void)lapic_timer_poll(v->lapic, now);
 }
 
 uint64_t vtimer_next(const struct vcpu *v)

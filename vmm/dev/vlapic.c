@@ -180,6 +180,21 @@ static enum exit_action vlapic_start(struct vcpu *v)
 	return EXIT_RESUME;
 }
 
+/* v is not running: it waits for a SIPI (blocks) or one started it (real mode). */
+static enum exit_action sipi_wait_or_start(struct vcpu *v)
+{
+	/* Clear the kick before looking, so a SIPI posted after the look still wakes v. */
+	__atomic_store_n(&v->kicked, 0, __ATOMIC_SEQ_CST);
+	switch (__atomic_load_n(&v->sipi_state, __ATOMIC_SEQ_CST)) {
+	case VLAPIC_SIPI_WAIT:
+		v->wake_at = ~0ull;
+		return EXIT_BLOCK;
+	case VLAPIC_SIPI_GO:
+		return vlapic_start(v);
+	}
+	return EXIT_RESUME;
+}
+
 enum exit_action vlapic_take_events(struct vcpu *v)
 {
 	unsigned ev = __atomic_load_n(&v->events, __ATOMIC_RELAXED)
@@ -187,15 +202,9 @@ enum exit_action vlapic_take_events(struct vcpu *v)
 			  : 0;
 	if (ev & VLAPIC_EV_INIT)
 		vlapic_init(v);
-	/* Clear the kick before looking, so a SIPI posted after the look still wakes v. */
-	__atomic_store_n(&v->kicked, 0, __ATOMIC_SEQ_CST);
-	switch (__atomic_load_n(&v->sipi_state, __ATOMIC_SEQ_CST)) {
-	case VLAPIC_SIPI_WAIT: /* NMIs are blocked in wait-for-SIPI (SDM Vol 3C 26.6.2) */
-		v->wake_at = ~0ull;
-		return EXIT_BLOCK;
-	case VLAPIC_SIPI_GO:
-		return vlapic_start(v);
-	}
+	/* NMIs are blocked in wait-for-SIPI (SDM Vol 3C 26.6.2): dropped */
+	if (__atomic_load_n(&v->sipi_state, __ATOMIC_SEQ_CST) != VLAPIC_SIPI_RUN)
+		return sipi_wait_or_start(v);
 	if (ev & VLAPIC_EV_NMI)
 		v->nmi_pending = true;
 	return EXIT_RESUME;

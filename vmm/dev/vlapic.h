@@ -52,6 +52,12 @@ enum exit_action vlapic_wrmsr(struct vcpu *v);
  * wake_at set) or EXIT_STOP (the guest ended).
  */
 enum exit_action vlapic_take_events(struct vcpu *v);
+/* Whether vlapic_take_events has anything to do (cheap: checked before every entry). */
+static inline bool vlapic_has_events(const struct vcpu *v)
+{
+	return __atomic_load_n(&v->events, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&v->sipi_state, __ATOMIC_SEQ_CST) != VLAPIC_SIPI_RUN;
+}
 /* HLT with RFLAGS.IF = 1 and no timer armed: can another vCPU's IPI still wake v
  * (its APIC is software-enabled and it has a sibling)? */
 bool vlapic_may_be_woken(struct vcpu *v);
