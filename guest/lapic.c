@@ -2,14 +2,17 @@
  * lapic: what is x2APIC-specific in the emulated local APIC (SDM Vol 3A 11.12), through
  * its MSRs: IA32_APIC_BASE and the switch to x2APIC mode, ID, version and LDR, #GP for
  * x2APIC MSRs before that switch, for read-only registers and a non-zero EOI, the SELF
- * IPI register, and the TSC-deadline timer (IA32_TSC_DEADLINE, 11.5.4.1), each
- * interrupt counted by its handler. (Priority, TPR and the one-shot and periodic timer
- * are checked alike on QEMU and Keel by guest/mb/apic.c.) Expected: exit status 0.
+ * IPI register, the TSC-deadline timer (IA32_TSC_DEADLINE, 11.5.4.1), and a periodic
+ * timer of one tick while interrupts are off: the vCPU keeps running and the expiries
+ * merge into one interrupt (run with limit= so a livelock would end as a kill). Each
+ * interrupt is counted by its handler. (Priority, TPR and the one-shot and periodic
+ * timer are checked alike on QEMU and Keel by guest/mb/apic.c.) Expected: exit 0.
  */
 #include "x2apic.h"
 
 #define V_SELF 0x50
 #define V_DEADLINE 0x72
+#define V_FAST 0x73
 #define WAIT_SPINS 100000000u
 
 static inline uint64_t rdtsc(void)
@@ -26,6 +29,13 @@ __attribute__((interrupt)) static void on_self(struct irq_frame *f)
 {
 	(void)f;
 	count[V_SELF]++;
+	x2apic_eoi();
+}
+
+__attribute__((interrupt)) static void on_fast(struct irq_frame *f)
+{
+	(void)f;
+	count[V_FAST]++;
 	x2apic_eoi();
 }
 
@@ -90,6 +100,26 @@ static void check_self_ipi_and_deadline(void)
 	       "TSC-deadline timer: one interrupt, IA32_TSC_DEADLINE reads 0 after it");
 }
 
+/* A periodic timer of 1 tick expires at every entry; with IF = 0 its interrupt waits
+ * in IRR and further expiries merge with it, so the vCPU still runs; stopped, it
+ * leaves that one interrupt. */
+static void check_fast_timer(void)
+{
+	wrmsr(X2APIC_TIMER_DCR, 0xB);
+	wrmsr(X2APIC_LVT_TIMER, V_FAST | (1u << 17));
+	wrmsr(X2APIC_TIMER_INIT, 1);
+	for (unsigned i = 0; i < 200; i++)
+		keel_nop();
+	wrmsr(X2APIC_TIMER_INIT, 0);
+	unsigned held = count[V_FAST];
+	unsigned n = wait_count(V_FAST, 1);
+	for (unsigned i = 0; i < 100; i++)
+		keel_nop();
+	tap_ok(held == 0 && n == 1 && count[V_FAST] == 1,
+	       "a 1-tick periodic timer with IF = 0: the vCPU runs on; its expiries merge "
+	       "into one interrupt");
+}
+
 int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 {
 	(void)arg;
@@ -98,9 +128,11 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 	idt_set(13, on_gp);
 	idt_set(V_SELF, on_self);
 	idt_set(V_DEADLINE, on_deadline);
+	idt_set(V_FAST, on_fast);
 	idt_load();
-	tap_plan(8);
+	tap_plan(9);
 	check_base_and_ids();
 	check_self_ipi_and_deadline();
+	check_fast_timer();
 	return tap_done();
 }

@@ -183,6 +183,9 @@ static bool periodic_rearms_and_coalesces_missed_periods(void)
 	T_ASSERT(lapic_timer_poll(&l, T0 + 5500)); /* 3.5 periods late: one interrupt */
 	T_ASSERT(lapic_timer_next(&l) == T0 + 6000);
 	T_ASSERT(l.timer_fires == 2 && irr_has(&l, 0x41));
+	T_ASSERT(lapic_timer_wake(&l) == 0); /* its vector still waits: no exit for it */
+	lapic_ack(&l, 0x41);
+	T_ASSERT(lapic_timer_wake(&l) == T0 + 6000);
 	return true;
 }
 

@@ -171,6 +171,15 @@ static inline uint64_t lapic_timer_next(const struct lapic *l)
 {
 	return l->timer_next;
 }
+/* The next expiry worth an exit: 0 while the timer's vector still waits in IRR (an
+ * expiry then only merges with it), so a timer faster than the guest takes its
+ * interrupts cannot keep the vCPU from running. */
+static inline uint64_t lapic_timer_wake(const struct lapic *l)
+{
+	unsigned v = l->lvt[0] & 0xFF;
+	bool waiting = (__atomic_load_n(&l->irr[v / 32], __ATOMIC_SEQ_CST) >> (v % 32)) & 1;
+	return waiting ? 0 : l->timer_next;
+}
 /* IA32_TSC_DEADLINE (11.5.4.1): writes arm (or, 0, disarm) only in TSC-deadline mode
  * and are ignored otherwise; reads give 0 outside that mode. */
 void lapic_tsc_deadline_write(struct lapic *l, uint64_t val);

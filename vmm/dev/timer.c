@@ -34,7 +34,7 @@ void vtimer_poll(struct vcpu *v, uint64_t now)
 uint64_t vtimer_next(const struct vcpu *v)
 {
 	uint64_t hc = v->irq_pending < 0 ? v->timer_deadline : 0; /* else it waits to fire */
-	uint64_t apic = lapic_timer_next(v->lapic);
+	uint64_t apic = lapic_timer_wake(v->lapic);
 	if (!hc || !apic)
 		return hc | apic;
 	return MIN(hc, apic);

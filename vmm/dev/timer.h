@@ -18,8 +18,8 @@ int64_t vtimer_set(struct vcpu *v, uint64_t delay_us, uint64_t vector);
 /* At TSC now: an expired virtual timer becomes the pending interrupt (if none is
  * pending); an expired APIC timer sets its vector in the APIC's IRR. */
 void vtimer_poll(struct vcpu *v, uint64_t now);
-/* TSC of the next expiry of either timer, or 0 when none is armed (the virtual timer
- * counts only while its last interrupt is not waiting for injection). */
+/* TSC of the next expiry of either timer, or 0 when none is armed (each counts only
+ * while its last interrupt is not waiting for injection). */
 uint64_t vtimer_next(const struct vcpu *v);
 
 #endif
