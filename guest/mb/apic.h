@@ -36,6 +36,9 @@ struct irq_frame {
 };
 
 static bool apic_x2; /* x2APIC mode: set by apic_init on the BSP, followed by the APs */
+#ifndef APIC_FORCE_XAPIC
+#define APIC_FORCE_XAPIC 0 /* 1: the xAPIC page even where x2APIC is offered (xapic.c) */
+#endif
 
 static inline uint32_t apic_read(uint32_t reg)
 {
@@ -89,7 +92,7 @@ static inline void apic_init(void)
 	outb(0xA1, 0xFF);
 	uint32_t a, b, c, d;
 	cpuid(1, &a, &b, &c, &d);
-	apic_x2 = (c >> 21) & 1;
+	apic_x2 = !APIC_FORCE_XAPIC && ((c >> 21) & 1);
 	printf("# local APIC in %s mode\n", apic_x2 ? "x2APIC" : "xAPIC");
 	apic_enable_here();
 }
