@@ -224,7 +224,7 @@ function vmm_kind(kind) {
 	return "HC_ARG_" upper(kind)
 }
 
-function emit_vmm(    c, i, flags) {
+function emit_vmm(    c, i, flags, buffers) {
 	banner("/*", " *", "")
 	print " *"
 	print " * The hypervisor's hypercall table: for each number its name, handler and the"
@@ -251,6 +251,12 @@ function emit_vmm(    c, i, flags) {
 		if (has_flag(c, "resumable"))
 			printf "\t\t.resume = hc_%s_resume,\n", call_name[c]
 		printf "\t\t.arg_count = %d,\n", argc[c]
+		buffers = 0
+		for (i = 1; i <= argc[c]; i++)
+			if (arg_kind[c, i] == "in" || arg_kind[c, i] == "out")
+				buffers = 1
+		if (buffers)
+			print "\t\t.buffers = true,"
 		if (argc[c] > 0) {
 			print "\t\t.arg = {"
 			for (i = 1; i <= argc[c]; i++) {

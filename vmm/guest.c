@@ -77,12 +77,6 @@ enum exit_action guest_exit(struct guest *g, int64_t status)
 	return EXIT_STOP;
 }
 
-bool guest_ended(struct guest *g)
-{
-	enum guest_state st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
-	return st == GUEST_EXITED || st == GUEST_KILLED;
-}
-
 static unsigned kicks; /* [a] a vCPU not on a CPU was kicked (see vcpu_kicks_take) */
 
 static void kick_nop(void *arg)

@@ -142,8 +142,13 @@ void guest_init(struct guest *g, const struct guest_desc *d);
 __printf(2, 3) enum exit_action guest_kill(struct guest *g, const char *fmt, ...);
 /* Ends the guest with an exit status unless it already ended; EXIT_STOP. */
 enum exit_action guest_exit(struct guest *g, int64_t status);
-/* True once the guest has ended (any vCPU may read it at any time). */
-bool guest_ended(struct guest *g);
+/* True once the guest has ended (any vCPU may read it at any time). Inline: the run
+ * loop and the VMCALL exit ask after every exit. */
+static inline bool guest_ended(struct guest *g)
+{
+	enum guest_state st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+	return st == GUEST_EXITED || st == GUEST_KILLED;
+}
 
 /*
  * Makes v notice an event another vCPU posted for it (dev/vlapic.c: an interrupt in

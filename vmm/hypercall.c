@@ -21,55 +21,83 @@ void hc_cont_abort(struct vcpu *v)
 	c->active = false;
 }
 
-/* Runs hypercall nr with the raw argument registers; -ENOSYS for an unknown number. A
- * retried VMCALL of a resumable hypercall under way goes on with it; any other call
- * meanwhile (e.g. from an interrupt handler the guest took before the retry) is served
- * as usual, except another resumable one (-EAGAIN). */
-static int64_t hc_call(struct vcpu *v, uint64_t nr, const uint64_t *raw, bool wide,
-		       const struct hypercall **hp, bool *resumable)
+/* The VMCALL completes with ret in rax (RIP past it), unless the call ended the guest. */
+static enum exit_action hc_complete(struct vcpu *v, int64_t ret)
 {
-	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
-	*hp = h;
-	*resumable = h && h->resume;
-	if (!h || !h->fn)
-		return -ENOSYS;
-	if (v->cont.active && h->resume) {
-		if (v->cont.nr == nr && v->cont.rip == v->rip)
-			return h->resume(v);
-		*resumable = false; /* not the one under way */
-		return -EAGAIN;
-	}
-	struct hc_args a;
-	int err = hc_args_unpack(v->guest, h, raw, wide, &a);
-	if (err)
-		return err;
-	int64_t ret = h->fn(v, &a);
-	hc_args_release(h, &a);
-	return ret;
-}
-
-/* VMCALL (SDM Vol 2C VMCALL; exit reason 18): rax = number, rdi, rsi, rdx = arguments;
- * outside 64-bit mode the upper halves are undefined: eax, edi, esi, edx. */
-enum exit_action exit_vmcall(struct vcpu *v)
-{
-	struct vcpu_regs *r = &v->regs;
-	bool wide = vcpu_in_64bit_mode(v);
-	uint64_t nr = wide ? r->rax : (uint32_t)r->rax;
-	const uint64_t raw[HC_ARG_MAX] = { r->rdi, r->rsi, r->rdx };
-	const struct hypercall *h;
-	bool resumable;
-	v->hypercall_count++;
-	int64_t ret = hc_call(v, nr, raw, wide, &h, &resumable);
 	if (guest_ended(v->guest))
 		return EXIT_STOP;
-	if (resumable && v->cont.active) {
-		v->cont.nr = nr; /* a resumable call stopped part way: retry the VMCALL */
+	v->regs.rax = (uint64_t)ret;
+	vcpu_skip_insn(v);
+	return EXIT_RESUME;
+}
+
+/* The argument registers (SDM Vol 2C VMCALL is silent: Keel's ABI): rdi, rsi, rdx;
+ * outside 64-bit mode only their low halves count (hc_args_numbers masks them). */
+#define HC_RAW_ARGS(r)                       \
+	{                                    \
+		(r)->rdi, (r)->rsi, (r)->rdx \
+	}
+
+/*
+ * A hypercall that pins, may stop part way (resumable) or retries on -EBUSY: the whole
+ * step. A retried VMCALL of a resumable hypercall under way goes on with it; any other
+ * call meanwhile (e.g. from an interrupt handler the guest took before the retry) is
+ * served as usual, except another resumable one (-EAGAIN).
+ */
+static __attribute__((noinline)) enum exit_action
+hc_call_full(struct vcpu *v, const struct hypercall *h, uint64_t nr)
+{
+	if (v->cont.active && h->resume) {
+		if (v->cont.nr != nr || v->cont.rip != v->rip)
+			return hc_complete(v, -EAGAIN); /* not the one under way */
+		int64_t ret = h->resume(v);
+		return v->cont.active && !guest_ended(v->guest) ? EXIT_YIELD : hc_complete(v, ret);
+	}
+	const uint64_t raw[HC_ARG_MAX] = HC_RAW_ARGS(&v->regs);
+	struct hc_args a;
+	int64_t ret = hc_args_unpack(v->guest, h, raw, vcpu_in_64bit_mode(v), &a);
+	if (!ret) {
+		ret = h->fn(v, &a);
+		hc_args_release(h, &a);
+	}
+	if (guest_ended(v->guest))
+		return EXIT_STOP;
+	if (h->resume && v->cont.active) {
+		v->cont.nr = nr; /* stopped part way: retry the VMCALL */
 		v->cont.rip = v->rip;
 		return EXIT_YIELD;
 	}
-	if (ret == -EBUSY && h && h->retry_busy)
+	if (ret == -EBUSY && h->retry_busy)
 		return EXIT_YIELD;
-	r->rax = (uint64_t)ret;
-	vcpu_skip_insn(v);
-	return EXIT_RESUME;
+	return hc_complete(v, ret);
+}
+
+/*
+ * VMCALL (exit reason 18): rax = number, rdi, rsi, rdx = arguments (eax, edi, esi, edx
+ * outside 64-bit mode: the upper halves are undefined there). Most hypercalls take
+ * numbers only: for them the step is hc_args_numbers inline and the handler; the rest
+ * take hc_call_full. The mode is read only when it matters (an upper half set, or
+ * arguments to unpack).
+ */
+enum exit_action exit_vmcall(struct vcpu *v)
+{
+	struct vcpu_regs *r = &v->regs;
+	v->hypercall_count++;
+	uint64_t nr = r->rax;
+	if ((nr >> 32) && !vcpu_in_64bit_mode(v))
+		nr = (uint32_t)nr;
+	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
+	if (!h || !h->fn)
+		return hc_complete(v, -ENOSYS);
+	if (h->buffers || h->resume || h->retry_busy)
+		return hc_call_full(v, h, nr);
+	struct hc_args a;
+	int64_t ret = 0;
+	if (h->arg_count) {
+		const uint64_t raw[HC_ARG_MAX] = HC_RAW_ARGS(r);
+		ret = hc_args_numbers(h, raw, vcpu_in_64bit_mode(v), &a);
+	}
+	if (!ret)
+		ret = h->fn(v, &a);
+	return hc_complete(v, ret);
 }

@@ -7,6 +7,8 @@
 #ifndef VMM_HYPERCALL_H
 #define VMM_HYPERCALL_H
 
+#include <keel/errno.h>
+
 #include "guest.h"
 
 #define HC_ARG_MAX 3 /* rdi, rsi, rdx */
@@ -56,6 +58,7 @@ struct hypercall {
 	 * retried (EXIT_YIELD) and resume called, until it clears active and returns the
 	 * result. Its pins stay in v->cont in between. */
 	int64_t (*resume)(struct vcpu *v);
+	bool buffers; /* an HC_ARG_IN/OUT argument: the step pins (most calls take none) */
 	unsigned arg_count;
 	struct hc_arg arg[HC_ARG_MAX];
 };
@@ -64,14 +67,55 @@ struct hypercall {
 extern const struct hypercall hypercalls[];
 
 /*
+ * The number part of the step (inline: every VMCALL runs it, most need nothing else):
+ * each argument masked or sign-extended for the guest's mode, numbers checked against
+ * their bounds, nothing pinned yet. 0 or -EINVAL.
+ */
+static inline int hc_args_numbers(const struct hypercall *h, const uint64_t *raw, bool wide,
+				  struct hc_args *a)
+{
+	int err = 0;
+	for (unsigned i = 0; i < h->arg_count; i++) {
+		const struct hc_arg *d = &h->arg[i];
+		uint64_t v = wide ? raw[i] : (uint32_t)raw[i];
+		if (d->kind == HC_ARG_S64 && !wide)
+			v = (uint64_t)(int64_t)(int32_t)raw[i];
+		a->val[i] = v;
+		a->gpa[i] = GPA(v);
+		a->pinned[i] = false;
+		if (d->kind == HC_ARG_U64 && (v < d->min || v > d->max))
+			err = -EINVAL;
+	}
+	return err;
+}
+
+/* Pins h's buffer arguments (after hc_args_numbers): 0, or -EINVAL (too long to pin),
+ * -EFAULT (not g's RAM with the access) or -ENOMEM, with nothing pinned. */
+int hc_args_pin(struct guest *g, const struct hypercall *h, struct hc_args *a) __must_check;
+/* Drops the pins hc_args_pin took. */
+void hc_args_unpin(const struct hypercall *h, struct hc_args *a);
+
+/*
  * Unpacks raw argument registers for h into a, checking numbers against their bounds
  * and pinning buffers in g's RAM. 0, or -EINVAL (a number out of bounds, a buffer too
  * long to pin), -EFAULT (a buffer that is not g's RAM with the access) or -ENOMEM, with
  * nothing pinned. wide: the guest runs 64-bit code. Release with hc_args_release.
  */
-int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
-		   struct hc_args *a) __must_check;
-void hc_args_release(const struct hypercall *h, struct hc_args *a);
+static inline int __must_check hc_args_unpack(struct guest *g, const struct hypercall *h,
+					      const uint64_t *raw, bool wide, struct hc_args *a)
+{
+	int err = hc_args_numbers(h, raw, wide, a);
+	if (!err && h->buffers)
+		err = hc_args_pin(g, h, a);
+	return err;
+}
+
+static inline void hc_args_release(const struct hypercall *h, struct hc_args *a)
+{
+	if (h->buffers)
+		hc_args_unpin(h, a);
+}
+
 /* Ends a resumable hypercall under way on v (its guest ended): drops its pins. */
 void hc_cont_abort(struct vcpu *v);
 

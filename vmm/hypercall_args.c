@@ -1,28 +1,13 @@
 /*
- * The one generic step before every hypercall handler (hypercall.h): unpacking the
- * argument registers by the table's description, checking numbers against their
- * bounds, and pinning guest buffers in the guest's EPT space so they stay guest RAM
- * while the handler uses them. Knows the guest's space and nothing else of the guest,
+ * The pinning half of the one generic step before every hypercall handler
+ * (hypercall.h, whose inline hc_args_numbers unpacks and checks the numbers): pinning
+ * guest buffers in the guest's EPT space so they stay guest RAM while the handler uses
+ * them, and dropping the pins. Knows the guest's space and nothing else of the guest,
  * so the host tests fuzz it on the fake arch (tests/host/test_hc_args.c).
  */
 #include <keel/errno.h>
 
 #include "hypercall.h"
-
-/* One argument: the value for the guest's mode; numbers checked, addresses typed. */
-static int unpack_one(const struct hc_arg *d, uint64_t raw, bool wide, struct hc_args *a,
-		      unsigned i)
-{
-	uint64_t v = wide ? raw : (uint32_t)raw;
-	if (d->kind == HC_ARG_S64 && !wide)
-		v = (uint64_t)(int64_t)(int32_t)raw;
-	a->val[i] = v;
-	a->gpa[i] = GPA(v);
-	a->pinned[i] = false;
-	if (d->kind == HC_ARG_U64 && (v < d->min || v > d->max))
-		return -EINVAL;
-	return 0;
-}
 
 /* Pins buffer argument i; an empty one is not pinned. */
 static int pin_one(struct guest *g, const struct hc_arg *d, struct hc_args *a, unsigned i)
@@ -40,7 +25,7 @@ static int pin_one(struct guest *g, const struct hc_arg *d, struct hc_args *a, u
 	return 0;
 }
 
-void hc_args_release(const struct hypercall *h, struct hc_args *a)
+void hc_args_unpin(const struct hypercall *h, struct hc_args *a)
 {
 	for (unsigned i = 0; i < h->arg_count; i++)
 		if (a->pinned[i]) {
@@ -49,18 +34,13 @@ void hc_args_release(const struct hypercall *h, struct hc_args *a)
 		}
 }
 
-int hc_args_unpack(struct guest *g, const struct hypercall *h, const uint64_t *raw, bool wide,
-		   struct hc_args *a)
+int hc_args_pin(struct guest *g, const struct hypercall *h, struct hc_args *a)
 {
 	int err = 0;
-	for (unsigned i = 0; i < h->arg_count; i++)
-		a->pinned[i] = false;
-	for (unsigned i = 0; !err && i < h->arg_count; i++)
-		err = unpack_one(&h->arg[i], raw[i], wide, a, i);
 	for (unsigned i = 0; !err && i < h->arg_count; i++)
 		if (h->arg[i].kind == HC_ARG_IN || h->arg[i].kind == HC_ARG_OUT)
 			err = pin_one(g, &h->arg[i], a, i);
 	if (err)
-		hc_args_release(h, a);
+		hc_args_unpin(h, a);
 	return err;
 }

@@ -29,6 +29,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.fn = hc_console_write,
 		.retry_busy = false,
 		.arg_count = 2,
+		.buffers = true,
 		.arg = {
 			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .len_arg = 1 }, /* buf */
 			{ .kind = HC_ARG_U64, .max = KEEL_HC_CONSOLE_MAX }, /* len */
@@ -86,6 +87,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.fn = hc_exit_stats,
 		.retry_busy = false,
 		.arg_count = 2,
+		.buffers = true,
 		.arg = {
 			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 1 }, /* buf */
 			{ .kind = HC_ARG_U64, .max = KEEL_EXIT_STATS_BYTES }, /* len */
@@ -97,6 +99,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.retry_busy = false,
 		.resume = hc_mem_op_resume,
 		.arg_count = 1,
+		.buffers = true,
 		.arg = {
 			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .size = KEEL_MEM_OP_DESC_BYTES }, /* desc */
 		},

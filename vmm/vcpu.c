@@ -33,11 +33,6 @@ void vcpu_inject_gp(struct vcpu *v)
 	vcpu_inject(v, 13, true, 0);
 }
 
-bool vcpu_in_64bit_mode(struct vcpu *v)
-{
-	return (vmread(VMCS_GUEST_CS_AR) >> 13) & 1; /* CS.L (25.4.1 table 25-2) */
-}
-
 /* Register numbers of exit qualifications: 28.2.1 table 28-3. RSP lives in the VMCS. */
 static uint64_t *vcpu_gpr(struct vcpu *v, unsigned n)
 {

@@ -205,13 +205,22 @@ KTEST(guest_verdict_follows_expect_and_tap_results)
 	KT_ASSERT(!judge(GUEST_EXITED, 0, "", "killed", 0)); /* expected to be killed */
 }
 
-/* Every hypercall number of the ABI has a handler and a name in the table. */
+/* Every hypercall number of the ABI has a handler and a name in the table, and its
+ * `buffers` flag (which sends the VMCALL through the pinning step) says whether it has
+ * a buffer argument. */
 KTEST(hypercall_table_covers_every_number)
 {
 	for (unsigned nr = 0; nr < KEEL_HC_COUNT; nr++) {
-		KT_ASSERT(hypercalls[nr].fn != NULL);
-		KT_ASSERT(hypercalls[nr].name && hypercalls[nr].name[0]);
+		const struct hypercall *h = &hypercalls[nr];
+		KT_ASSERT(h->fn != NULL);
+		KT_ASSERT(h->name && h->name[0]);
+		bool buffers = false;
+		for (unsigned i = 0; i < h->arg_count; i++)
+			buffers |= h->arg[i].kind == HC_ARG_IN || h->arg[i].kind == HC_ARG_OUT;
+		KT_ASSERT(h->buffers == buffers);
 	}
+	KT_ASSERT(hypercalls[KEEL_HC_CONSOLE_WRITE].buffers);
+	KT_ASSERT(!hypercalls[KEEL_HC_NOP].buffers);
 	KT_ASSERT(hypercalls[KEEL_HC_MEM_RELEASE].retry_busy);
 	KT_ASSERT(!hypercalls[KEEL_HC_CONSOLE_WRITE].retry_busy);
 }

@@ -55,6 +55,12 @@ static uint64_t value(void)
 	}
 }
 
+static bool is_buffer(const struct hc_arg *d)
+{
+	return d->kind == HC_ARG_IN || d->kind == HC_ARG_OUT;
+}
+
+/* A random description; `buffers` agrees with its arguments, as the generator makes it. */
 static void random_call(struct hypercall *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -67,12 +73,8 @@ static void random_call(struct hypercall *h)
 		d->max = (next() & 1) ? value() : UINT64_MAX;
 		d->len_arg = (unsigned)(next() % h->arg_count);
 		d->size = (next() % 4 == 0) ? value() % 8192 : 0;
+		h->buffers |= is_buffer(d);
 	}
-}
-
-static bool is_buffer(const struct hc_arg *d)
-{
-	return d->kind == HC_ARG_IN || d->kind == HC_ARG_OUT;
 }
 
 static uint64_t mode_value(const struct hc_arg *d, uint64_t raw, bool wide)
