@@ -176,6 +176,8 @@ static inline uint64_t lapic_timer_next(const struct lapic *l)
  * interrupts cannot keep the vCPU from running. */
 static inline uint64_t lapic_timer_wake(const struct lapic *l)
 {
+	if (!l->timer_next)
+		return 0;
 	unsigned v = l->lvt[0] & 0xFF;
 	bool waiting = (__atomic_load_n(&l->irr[v / 32], __ATOMIC_SEQ_CST) >> (v % 32)) & 1;
 	return waiting ? 0 : l->timer_next;
