@@ -22,7 +22,6 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 	g->expect = d->expect;
 	g->hooks = d->hooks;
 	g->sipi_start = d->sipi_start;
-	g->vcpus_parked = d->sipi_start ? d->vcpus - 1 : 0;
 	/* EPT spaces carry no VPID: INVEPT single-context drops the combined mappings of
 	 * every VPID for that EPTP (SDM Vol 3C 29.4.3.1), so each vCPU has its own VPID. */
 	for (unsigned i = 0; i < d->vcpus; i++) {
@@ -33,7 +32,6 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 		v->running_on = -1;
 		v->irq_pending = -1;
 		v->vpid = vmx_caps.vpid ? vpid_next++ : 0;
-		v->sipi_state = d->sipi_start && i ? 1 : 0; /* VLAPIC_SIPI_WAIT (vlapic.h) */
 	}
 }
 

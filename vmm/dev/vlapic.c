@@ -355,7 +355,13 @@ int vlapic_attach(struct vdev_bus *bus, struct guest *g)
 	for (unsigned i = 0; i < g->vcpu_count; i++)
 		lapic_init(&apics[i], i);
 	int err = vdev_register(bus, VDEV_MMIO, LAPIC_BASE_DEFAULT, 0x1000, &xapic_ops, apics);
-	for (unsigned i = 0; !err && i < g->vcpu_count; i++)
+	if (err)
+		return err;
+	for (unsigned i = 0; i < g->vcpu_count; i++) {
 		g->vcpus[i].lapic = &apics[i];
-	return err;
+		/* smp=sipi: only the BSP runs; the APs wait for INIT-SIPI-SIPI (9.4.4) */
+		g->vcpus[i].sipi_state = g->sipi_start && i ? VLAPIC_SIPI_WAIT : VLAPIC_SIPI_RUN;
+	}
+	g->vcpus_parked = g->sipi_start ? g->vcpu_count - 1 : 0;
+	return 0;
 }

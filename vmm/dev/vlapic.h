@@ -32,9 +32,9 @@ enum vlapic_sipi_state { VLAPIC_SIPI_RUN, VLAPIC_SIPI_WAIT, VLAPIC_SIPI_GO };
 
 /* CPUID may offer x2APIC (CPUID.1:ECX[21]) and TSC-deadline (ECX[24]): both emulated. */
 bool vlapic_x2apic_offered(void);
-/* Gives every vCPU of g its APIC (ID = vCPU index; the bus owns their memory) and
- * registers the xAPIC page (LAPIC_BASE_DEFAULT, 4 KiB) on the bus. Returns 0,
- * -ENOMEM or vdev_register's error. */
+/* Gives every vCPU of g its APIC (ID = vCPU index; the bus owns their memory), makes
+ * the APs wait for a SIPI if g->sipi_start, and registers the xAPIC page
+ * (LAPIC_BASE_DEFAULT, 4 KiB) on the bus. Returns 0, -ENOMEM or vdev_register's error. */
 int vlapic_attach(struct vdev_bus *bus, struct guest *g) __must_check;
 
 /* An MSR this file answers: IA32_APIC_BASE, IA32_TSC_DEADLINE, x2APIC 0x800-0x8FF. */
