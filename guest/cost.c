@@ -3,14 +3,16 @@
  * instructions, exact and repeatable), measured from inside the guest:
  *   CPUID (the cheapest exit Keel handles), the nop hypercall, a hypercall number Keel
  *   does not know (-ENOSYS: the VMCALL exit without the table's argument step and
- *   handler), vcpu_info, the MSR path (RDMSR of EFER, WRMSR of KERNEL_GS_BASE) and a
+ *   handler), vcpu_info, the MSR path (RDMSR of EFER, WRMSR of KERNEL_GS_BASE), a
  *   dword MOV to the I/O APIC's IOREGSEL (an EPT violation through the MMIO path: fetch,
- *   decode, device write). Each is the minimum, median and maximum over ROUNDS rounds
+ *   decode, device write), an x2APIC EOI (WRMSR to the local APIC's MSR path) and a
+ *   local APIC timer interrupt (arming WRMSR of a 1-tick one-shot, the timer's exit and
+ *   injection, the handler's EOI WRMSR, IRET). Each is the minimum, median and maximum over ROUNDS rounds
  *   of CALLS calls, after a warm-up. Prints one line per figure, "cost: NAME min M median
  *   D max X cycles/round trip" and a summary line; checks nothing about speed (make bench
  *   runs it; no test does). Run with mem=4M.
  */
-#include "keel_guest.h"
+#include "x2apic.h"
 
 #define CALLS 500u
 #define ROUNDS 9u
@@ -22,10 +24,21 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-enum op { OP_CPUID, OP_NOP, OP_UNKNOWN, OP_VCPU_INFO, OP_RDMSR, OP_WRMSR, OP_MMIO, OP_COUNT };
+enum op {
+	OP_CPUID,
+	OP_NOP,
+	OP_UNKNOWN,
+	OP_VCPU_INFO,
+	OP_RDMSR,
+	OP_WRMSR,
+	OP_MMIO,
+	OP_EOI,
+	OP_TIMER,
+	OP_COUNT
+};
 static const char *const names[OP_COUNT] = { "cpuid",	     "hc_nop",	   "hc_unknown",
 					     "hc_vcpu_info", "rdmsr_efer", "wrmsr_kgs",
-					     "mmio_write" };
+					     "mmio_write",   "x2apic_eoi", "apic_timer_irq" };
 
 /* The MSR path: RDMSR of EFER (a VMCS-field row of the MSR table), WRMSR of
  * KERNEL_GS_BASE (a row kept in the vCPU's MSR list). */
@@ -48,6 +61,27 @@ static void map_ioapic(void)
 	((uint64_t *)(uintptr_t)0x2000)[3] = (uintptr_t)pd_high | 3; /* Keel's PDPT */
 	uintptr_t cr3;
 	__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
+#define V_TIMER 0x40
+
+static volatile unsigned ticks;
+
+__attribute__((interrupt)) static void on_timer(struct irq_frame *f)
+{
+	(void)f;
+	ticks++;
+	x2apic_eoi();
+}
+
+/* One timer interrupt: a 1-tick one-shot (divide by 1) fires before the next entry and
+ * is injected at once (IF = 1). */
+static void timer_irq(void)
+{
+	unsigned t = ticks;
+	wrmsr(X2APIC_TIMER_INIT, 1);
+	while (ticks == t)
+		cpu_pause();
 }
 
 static void run(enum op op)
@@ -74,6 +108,12 @@ static void run(enum op op)
 					 : "r"(1), "r"((uintptr_t)IOAPIC)
 					 : "memory");
 			break;
+		case OP_EOI:
+			x2apic_eoi();
+			break;
+		case OP_TIMER:
+			timer_irq();
+			break;
 		default:
 			(void)keel_vcpu_info();
 		}
@@ -97,6 +137,12 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 	(void)vcpu_count;
 	uint64_t median[OP_COUNT];
 	map_ioapic();
+	idt_set(V_TIMER, on_timer);
+	idt_load();
+	x2apic_enable();
+	wrmsr(X2APIC_TIMER_DCR, 0xB);
+	wrmsr(X2APIC_LVT_TIMER, V_TIMER);
+	sti();
 	for (unsigned op = 0; op < OP_COUNT; op++) {
 		uint64_t per[ROUNDS];
 		run((enum op)op); /* warm-up */
@@ -113,10 +159,12 @@ int guest_main(uintptr_t arg, unsigned vcpu, unsigned vcpu_count)
 		       (unsigned long long)per[ROUNDS - 1], ROUNDS, CALLS);
 	}
 	printf("cost: summary cpuid=%llu hc_nop=%llu hc_unknown=%llu hc_vcpu_info=%llu "
-	       "rdmsr_efer=%llu wrmsr_kgs=%llu mmio_write=%llu\n",
+	       "rdmsr_efer=%llu wrmsr_kgs=%llu mmio_write=%llu x2apic_eoi=%llu "
+	       "apic_timer_irq=%llu\n",
 	       (unsigned long long)median[OP_CPUID], (unsigned long long)median[OP_NOP],
 	       (unsigned long long)median[OP_UNKNOWN], (unsigned long long)median[OP_VCPU_INFO],
 	       (unsigned long long)median[OP_RDMSR], (unsigned long long)median[OP_WRMSR],
-	       (unsigned long long)median[OP_MMIO]);
+	       (unsigned long long)median[OP_MMIO], (unsigned long long)median[OP_EOI],
+	       (unsigned long long)median[OP_TIMER]);
 	return 0;
 }

@@ -1,8 +1,8 @@
 ; The CPU identity Keel gives each vCPU, and XSETBV. 64-bit flat guest, run with 2
 ; vCPUs: every vCPU checks steps 1-4 for itself; vCPU 0 then does 5-7, waits (bounded)
 ; for the others and ends.
-;  1. CPUID.1:ECX: hypervisor bit set; VMX, SMX, PDCM, x2APIC (not emulated yet),
-;     MONITOR clear; leaf 0x40000000 names Keel
+;  1. CPUID.1:ECX: hypervisor bit set; VMX, SMX, PDCM, MONITOR clear; x2APIC and
+;     TSC-deadline set (the emulated local APIC offers both); leaf 0x40000000 names Keel
 ;  2. no PMU: leaf 0xA all zero
 ;  3. APIC ID = vCPU index (entry RSI) in CPUID.1:EBX[31:24] and leaf 0xB EDX; leaf 1
 ;     EBX[23:16] and leaf 0xB subleaf 1 EBX = the vCPU count (entry RDX)
@@ -26,8 +26,12 @@ start:
 	cpuid
 	bt ecx, 31
 	jnc fail_1
-	test ecx, (1 << 5) | (1 << 6) | (1 << 15) | (1 << 21) | (1 << 3)
+	test ecx, (1 << 5) | (1 << 6) | (1 << 15) | (1 << 3)
 	jnz fail_1
+	mov eax, ecx
+	and eax, (1 << 21) | (1 << 24)
+	cmp eax, (1 << 21) | (1 << 24)
+	jne fail_1
 	mov eax, 0x40000000
 	cpuid
 	cmp ebx, 0x6C65654B

@@ -1,6 +1,6 @@
 ; Exception injection and the CR/MSR exit handlers, 64-bit flat guest. A #GP handler
 ; records the fault and resumes at the address the test put in `resume`.
-;  1. RDMSR of an MSR outside Keel's allow-list (IA32_APIC_BASE) raises #GP.
+;  1. RDMSR of an MSR no CPU has (0xC0DE: unassigned) raises #GP.
 ;  2. WRMSR clearing EFER.LME raises #GP (a mode switch Keel does not emulate).
 ;  3. MOV to CR4 setting VMXE raises #GP (no nested VMX).
 ;  4. MOV to CR0 clearing NE (a bit VMX forces) does not fault, and the guest reads
@@ -28,7 +28,7 @@ start:
 	lidt [rel idtr]
 
 	gp_begin 1
-	mov ecx, 0x1B
+	mov ecx, 0xC0DE
 	rdmsr
 	gp_end 1
 

@@ -210,8 +210,17 @@ static void idt_set(unsigned vector)
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
+/* The I/O APIC delivers to the local APIC, which accepts nothing until software-enabled
+ * (SDM Vol 3A 11.4.7.2): x2APIC mode (IA32_APIC_BASE bits 10, 11), SVR = 0x1FF. */
+static void lapic_enable(void)
+{
+	wrmsr(0x1B, 0xFEE00000u | (1u << 11) | (1u << 10) | (1u << 8)); /* BSP, EN, EXTD */
+	wrmsr(0x80F, 0x1FF);
+}
+
 static void delivery(void)
 {
+	lapic_enable();
 	idt_set(0x40);
 	reg_set(0x10 + 2 * 3 + 1, 0); /* pin 3: destination APIC 0 */
 	reg_set(0x10 + 2 * 3, 0x40);  /* fixed, physical, edge, unmasked, vector 0x40 */
@@ -233,6 +242,7 @@ static void delivery(void)
 /* arg=3: an interrupt frame pushed onto the device (RSP inside the page). */
 static void stack_on_device(void)
 {
+	lapic_enable();
 	idt_set(0x40);
 	reg_set(0x10 + 2 * 3 + 1, 0);
 	reg_set(0x10 + 2 * 3, 0x40);

@@ -14,7 +14,7 @@ start:
 	mov word [13 * 4 + 2], 0
 	lidt [ivt]
 	mov bx, sp
-	mov ecx, 0x1B			; IA32_APIC_BASE: not allow-listed
+	mov ecx, 0xC0DE			; unassigned MSR: #GP
 	rdmsr				; #GP -> on_gp, which skips the 2-byte RDMSR
 	cmp word [gp_count], 1
 	jne .nogp

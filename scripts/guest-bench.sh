@@ -2,7 +2,9 @@
 # Exit costs from inside a guest under Bochs (make bench): boots Keel with the cost
 # guest (guest/cost.c) on 1 CPU and prints its figures: CPUID, the nop hypercall, an
 # unknown hypercall number (the VMCALL exit without the argument step and handler),
-# vcpu_info and a dword MOV to the I/O APIC (the MMIO path), each as min and median TSC cycles per round trip over 9 rounds of 500
+# vcpu_info, RDMSR/WRMSR, a dword MOV to the I/O APIC (the MMIO path), an x2APIC EOI and a
+# local APIC timer interrupt (guest/cost.c), each as min and median TSC cycles per round
+# trip over 9 rounds of 500
 # calls after a warm-up (under Bochs the TSC counts emulated instructions: exact and
 # repeatable), then one summary line per figure in the format of the host benchmark
 # (tests/host/bench.h), which scripts/bench-compare.sh reads:

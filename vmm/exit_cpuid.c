@@ -5,14 +5,11 @@
  * lets it enable and the XSAVE area sizes they need.
  */
 #include "cpu_model.h"
+#include "dev/vlapic.h"
 #include "exit_handlers.h"
 #include "vcpu.h"
 #include "vmcs.h"
 #include "xstate.h"
-
-/* The LAPIC model (dev/lapic.c) offers these: flip when it emulates them. */
-static const bool lapic_offers_x2apic = false;
-static const bool lapic_offers_tsc_deadline = false;
 
 /* Size of an XSAVE area for the components in xcr0 (CPUID.(0xD,0):EBX, SDM Vol 1
  * 13.4.3): the legacy area and header (576 bytes), or the end of the highest enabled
@@ -37,8 +34,8 @@ static void filtered(struct vcpu *v, uint32_t leaf, uint32_t sub, struct cpuid_r
 		.apic_id = v->index,
 		.vcpu_count = v->guest->vcpu_count,
 		.cr4 = vmcs_cr4_read(),
-		.x2apic = lapic_offers_x2apic,
-		.tsc_deadline = lapic_offers_tsc_deadline,
+		.x2apic = vlapic_x2apic_offered(), /* the local APIC (dev/vlapic.c) */
+		.tsc_deadline = true,		   /* IA32_TSC_DEADLINE: dev/vlapic.c */
 		.rdtscp = (vmx_caps.proc2 & PROC2_RDTSCP) != 0,
 		.pat = vmcs_pat_virtualised(),
 		.xcr0_ok = vcpu_xcr0_supported(),

@@ -3,7 +3,7 @@
  * (exit.c): exit_irq.c (interrupts, exceptions, HLT, events), exit_cpuid.c, exit_cr.c,
  * exit_io.c, exit_msr.c, exit_xsetbv.c, exit_ept.c, exit_debug.c (#BP, MTF), hypercall.c (VMCALL). exit_irq.c also owns the
  * two event steps around every entry: vcpu_redeliver (exit.c, after each exit) and
- * vcpu_deliver_irq (sched.c, before each entry).
+ * vcpu_deliver_events (sched.c, before each entry).
  */
 #ifndef VMM_EXIT_HANDLERS_H
 #define VMM_EXIT_HANDLERS_H
@@ -19,9 +19,14 @@ enum exit_action exit_hlt(struct vcpu *v);
 enum exit_action exit_preempt_timer(struct vcpu *v);
 /* Re-injects an event whose delivery the exit cut short (IDT-vectoring information). */
 void vcpu_redeliver(struct vcpu *v);
-/* Before each entry: turns an expired virtual timer into a pending interrupt and
- * injects it when the guest can take it (else asks for an interrupt-window exit). */
-void vcpu_deliver_irq(struct vcpu *v, uint64_t now);
+/* Before each entry: takes the INIT/SIPI/NMI other vCPUs posted (dev/vlapic.c),
+ * turns expired timers into pending interrupts and injects an NMI or the highest
+ * interrupt when the guest can take it (else asks for an interrupt-window exit).
+ * Returns EXIT_RESUME (enter), EXIT_BLOCK (waits for a SIPI) or EXIT_STOP. */
+enum exit_action vcpu_deliver_events(struct vcpu *v, uint64_t now);
+/* When v next has a timer interrupt coming (its virtual timer, its LAPIC timer, and on
+ * vCPU 0 the PIT's IRQ 0), as a TSC value; 0: none. */
+uint64_t vcpu_next_timer(struct vcpu *v);
 /* exit_cpuid.c */
 enum exit_action exit_cpuid(struct vcpu *v);
 /* exit_xsetbv.c */

@@ -7,6 +7,7 @@
  * without it; so does a value the CPU would refuse. MSR numbers and bits: SDM Vol 4.
  */
 #include "cpu_model.h"
+#include "dev/vlapic.h"
 #include "exit_handlers.h"
 #include "vcpu.h"
 #include "vmcs.h"
@@ -174,7 +175,8 @@ static enum exit_action msr_done(struct vcpu *v, int err)
 enum exit_action exit_rdmsr(struct vcpu *v)
 {
 	uint32_t msr = (uint32_t)v->regs.rcx;
-	/* APIC MSRs (IA32_APIC_BASE, x2APIC 0x800-0x8FF): the LAPIC model's hook, first. */
+	if (vlapic_msr_claims(msr)) /* IA32_APIC_BASE, x2APIC, TSC_DEADLINE (dev/vlapic.h) */
+		return vlapic_rdmsr(v);
 	const struct msr_row *r = msr_find(msr);
 	uint64_t val = 0;
 	int err = r ? r->read(v, r, &val) : -EINVAL;
@@ -189,7 +191,8 @@ enum exit_action exit_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = (uint32_t)v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
-	/* APIC MSRs (IA32_APIC_BASE, x2APIC 0x800-0x8FF): the LAPIC model's hook, first. */
+	if (vlapic_msr_claims(msr)) /* IA32_APIC_BASE, x2APIC, TSC_DEADLINE (dev/vlapic.h) */
+		return vlapic_wrmsr(v);
 	const struct msr_row *r = msr_find(msr);
 	int err = r && r->write ? r->write(v, r, val) : -EINVAL;
 	return msr_done(v, err);

@@ -3,6 +3,7 @@
  * guest ends. Calls nothing else in vmm/, so every other part may call it.
  */
 #include <keel/printk.h>
+#include <keel/smp.h>
 #include <keel/string.h>
 #include <stdarg.h>
 
@@ -21,6 +22,7 @@ void guest_init(struct guest *g, const struct guest_desc *d)
 	g->expect = d->expect;
 	g->hooks = d->hooks;
 	g->gdb = d->gdb;
+	g->sipi_start = d->sipi_start;
 	/* EPT spaces carry no VPID: INVEPT single-context drops the combined mappings of
 	 * every VPID for that EPTP (SDM Vol 3C 29.4.3.1), so each vCPU has its own VPID. */
 	for (unsigned i = 0; i < d->vcpus; i++) {
@@ -72,4 +74,41 @@ enum exit_action guest_exit(struct guest *g, int64_t status)
 {
 	guest_end(g, GUEST_EXITED, status, "");
 	return EXIT_STOP;
+}
+
+static unsigned kicks; /* [a] a vCPU not on a CPU was kicked (see vcpu_kicks_take) */
+
+static void kick_nop(void *arg)
+{
+	(void)arg; /* the IPI itself made the target's guest exit or its HLT end */
+}
+
+/* A vCPU on a CPU (in guest mode, or blocked there in vcpu_wait_here) gets an IPI;
+ * one on the run queue's sleep list is found by the next scan (vcpu_kicks_take). */
+void vcpu_kick(struct vcpu *v)
+{
+	__atomic_store_n(&v->kicked, 1, __ATOMIC_SEQ_CST);
+	int cpu = __atomic_load_n(&v->running_on, __ATOMIC_SEQ_CST);
+	if (cpu < 0) {
+		__atomic_store_n(&kicks, 1, __ATOMIC_SEQ_CST);
+	} else if ((unsigned)cpu != this_cpu_id()) {
+		cpumask_t m = CPUMASK_NONE;
+		cpumask_set(&m, (unsigned)cpu);
+		(void)smp_call(m, kick_nop, NULL, false);
+	}
+}
+
+bool vcpu_kicks_pending(void)
+{
+	return __atomic_load_n(&kicks, __ATOMIC_RELAXED);
+}
+
+bool vcpu_kicks_take(void)
+{
+	return vcpu_kicks_pending() && __atomic_exchange_n(&kicks, 0, __ATOMIC_SEQ_CST);
+}
+
+bool vcpu_is_kicked(const struct vcpu *v)
+{
+	return __atomic_load_n(&v->kicked, __ATOMIC_SEQ_CST);
 }

@@ -30,7 +30,8 @@ enum guest_state { GUEST_NEW, GUEST_RUNNING, GUEST_EXITED, GUEST_KILLED };
 enum exit_action {
 	EXIT_RESUME, /* enter the guest again */
 	EXIT_HALT,   /* this vCPU stops for good (HLT with nothing that could wake it) */
-	EXIT_BLOCK,  /* HLT until the virtual timer fires (v->wake_at) */
+	EXIT_BLOCK,  /* HLT until a timer fires (v->wake_at) or another vCPU kicks it;
+		      * also a vCPU waiting for a SIPI (dev/vlapic.c) */
 	EXIT_STOP,   /* the guest has ended (guest_exit / guest_kill was called) */
 	/* the exiting instruction must be retried later (RIP not advanced): the CPU goes
 	 * to another vCPU if one waits, else enters this one again */
@@ -38,6 +39,7 @@ enum exit_action {
 };
 
 struct guest;
+struct lapic;
 struct vdev_bus;
 struct vpic;
 struct vpit;
@@ -92,6 +94,14 @@ struct vcpu {
 	uint64_t irqs_injected;			/* [o] */
 	uint64_t run_cycles;			/* [o] TSC cycles it held a CPU */
 	struct hc_cont cont;			/* [o] (hypercall.c) */
+
+	struct lapic *lapic;   /* [c] its local APIC (dev/vlapic.c); [o] but IRR/TMR [a] */
+	unsigned events;       /* [a] (dev/vlapic.c) VLAPIC_EV_* posted by other vCPUs */
+	unsigned sipi_state;   /* [a] (dev/vlapic.c) enum vlapic_sipi_state */
+	unsigned sipi_vector;  /* [a] (dev/vlapic.c) of the SIPI that started it */
+	unsigned sipi_ignored; /* [a] (dev/vlapic.c) SIPIs it was not waiting for */
+	bool nmi_pending;      /* [o] (exit_irq.c) an NMI waiting for injection */
+	unsigned kicked;       /* [a] (guest.c) woken by another vCPU: see vcpu_kick */
 };
 
 /* [l] the guest lock, taken with guest_lock(). */
@@ -125,6 +135,8 @@ struct guest {
 	uint64_t tsc_start, tsc_end; /* sched.c, report.c */
 	bool dumped;		     /* [a] (dump.c) its end dump was printed */
 	bool gdb;		     /* [c] gdb=1: served by the gdb stub (vmm/gdb/) */
+	bool sipi_start;	     /* [c] vCPUs other than 0 wait for INIT-SIPI-SIPI (smp=sipi) */
+	unsigned vcpus_parked;	     /* [a] (dev/vlapic.c) vCPUs waiting for a SIPI */
 };
 
 /* Proof that the guest lock is held (interrupts off): only guest_lock() makes one. */
@@ -150,5 +162,19 @@ static inline bool guest_ended(struct guest *g)
 	enum guest_state st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
 	return st == GUEST_EXITED || st == GUEST_KILLED;
 }
+
+/*
+ * Makes v notice an event another vCPU posted for it (dev/vlapic.c: an interrupt in
+ * its IRR, an NMI, INIT or SIPI): sets v->kicked, which ends a block in HLT or the
+ * wait for a SIPI (sched.c), and interrupts the CPU running v so it exits now. The
+ * caller posted the event first. Any CPU, no lock held.
+ */
+void vcpu_kick(struct vcpu *v);
+/* Whether a vCPU off any CPU was kicked since the last take (sched.c: a sleeper may
+ * be due); _take also clears it. */
+bool vcpu_kicks_pending(void);
+bool vcpu_kicks_take(void);
+/* v->kicked: set by vcpu_kick, cleared by v's CPU before it looks for events. */
+bool vcpu_is_kicked(const struct vcpu *v);
 
 #endif

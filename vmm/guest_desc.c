@@ -195,13 +195,17 @@ static int parse_key(struct guest_desc *d, const char *key, const char *val, con
 		if (strcmp(val, "0") && strcmp(val, "1"))
 			return *why = "gdb= must be 0 or 1", -EINVAL;
 		d->gdb = !strcmp(val, "1");
+	} else if (!strcmp(key, "smp")) {
+		if (strcmp(val, "all") && strcmp(val, "sipi"))
+			return *why = "smp= must be all or sipi", -EINVAL;
+		d->sipi_start = !strcmp(val, "sipi");
 	} else if (!strcmp(key, "expect")) {
 		if (!parse_expect(val, &d->expect))
 			return *why = "expect= must be exit, exit:N, killed or killed:WORDS",
 			       -EINVAL;
 	} else {
 		return *why = "unknown key (image, mem, vcpus, mode, arg, limit, populate, hooks, "
-			      "gdb, expect, cmdline, module)",
+			      "gdb, smp, expect, cmdline, module)",
 		       -EINVAL;
 	}
 	return 0;

@@ -47,10 +47,11 @@ struct guest_desc {
 	char cmdline[GUEST_CMDLINE_MAX];	       /* unescaped */
 	unsigned mod_count;			       /* module= values, in order */
 	char mod[GUEST_MOD_MAX][GUEST_MOD_STRING_MAX]; /* unescaped: "MODULE args" */
+	bool sipi_start; /* smp=sipi: only vCPU 0 starts; the others wait for INIT-SIPI-SIPI */
 };
 
 /*
- * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,gdb=][,expect=]
+ * Parses `NAME,image=MODULE[,mem=][,vcpus=][,mode=][,arg=][,limit=][,populate=][,hooks=][,gdb=][,smp=][,expect=]
  * [,cmdline=TEXT][,module=MODULE[%20ARGS]]...` (s is modified) into d. The values of
  * cmdline= and module= (up to GUEST_MOD_MAX of them, kept in order) are %-escaped, as
  * the kernel command line splits at spaces and the description at commas: %XX is the

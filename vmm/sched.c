@@ -91,7 +91,7 @@ static void runq_append(struct runq_locked l, struct vcpu *v)
 static void runq_push(struct vcpu *v)
 {
 	struct runq_locked l = runq_lock();
-	if (v->wake_at > rdtsc() && !guest_ended(v->guest)) {
+	if (v->wake_at > rdtsc() && !guest_ended(v->guest) && !vcpu_is_kicked(v)) {
 		v->next = l.q->sleep;
 		l.q->sleep = v;
 		__atomic_store_n(&l.q->next_wake, MIN(l.q->next_wake, v->wake_at),
@@ -109,7 +109,7 @@ static void sleepq_wake_due(struct runq_locked l, uint64_t now)
 	uint64_t next = ~0ull;
 	while (*pp) {
 		struct vcpu *v = *pp;
-		if (v->wake_at <= now || guest_ended(v->guest)) {
+		if (v->wake_at <= now || guest_ended(v->guest) || vcpu_is_kicked(v)) {
 			*pp = v->next;
 			runq_append(l, v);
 		} else {
@@ -155,6 +155,7 @@ static struct vcpu *runq_pop(void)
 	uint64_t now = rdtsc();
 	struct runq_locked l = runq_lock();
 	struct runq *q = l.q;
+	(void)vcpu_kicks_take(); /* before the scan: a later kick is seen next time */
 	if (q->sleep)
 		sleepq_wake_due(l, now);
 	struct vcpu *v = q->head;
@@ -173,7 +174,7 @@ static struct vcpu *runq_pop(void)
 static bool sched_others_waiting(uint64_t now)
 {
 	return __atomic_load_n(&runq.len, __ATOMIC_RELAXED) ||
-	       __atomic_load_n(&runq.next_wake, __ATOMIC_RELAXED) <= now;
+	       __atomic_load_n(&runq.next_wake, __ATOMIC_RELAXED) <= now || vcpu_kicks_pending();
 }
 
 void sched_add_guest(struct guest *g)
@@ -196,23 +197,13 @@ static void running_inc(void)
 		;
 }
 
-static void kick_nop(void *arg)
-{
-	(void)arg; /* the IPI itself made the target's guest exit */
-}
-
 /* After g ended: makes the CPUs running its other vCPUs exit now. */
 static void guest_kick_others(struct guest *g, struct vcpu *self)
 {
-	cpumask_t m = CPUMASK_NONE;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the end is published: see stint_begin */
-	for (unsigned i = 0; i < g->vcpu_count; i++) {
-		int cpu = __atomic_load_n(&g->vcpus[i].running_on, __ATOMIC_SEQ_CST);
-		if (&g->vcpus[i] != self && cpu >= 0)
-			cpumask_set(&m, (unsigned)cpu);
-	}
-	if (!cpumask_is_empty(m))
-		(void)smp_call(m, kick_nop, NULL, false);
+	for (unsigned i = 0; i < g->vcpu_count; i++)
+		if (&g->vcpus[i] != self)
+			vcpu_kick(&g->vcpus[i]);
 }
 
 /* How a stint (one CPU running one vCPU without a break) goes on or ends. */
@@ -232,13 +223,13 @@ static bool vcpu_wait_here(struct vcpu *v, uint64_t *asleep)
 {
 	uint64_t t0 = rdtsc();
 	bool run = true;
-	while (!guest_ended(v->guest) && rdtsc() < v->wake_at) {
+	while (!guest_ended(v->guest) && rdtsc() < v->wake_at && !vcpu_is_kicked(v)) {
 		if (sched_others_waiting(rdtsc())) {
 			run = false;
 			break;
 		}
 		cli();
-		if (!guest_ended(v->guest) && rdtsc() < v->wake_at)
+		if (!guest_ended(v->guest) && rdtsc() < v->wake_at && !vcpu_is_kicked(v))
 			__asm__ __volatile__("sti; hlt" ::: "memory"); /* next tick or IPI */
 		else
 			sti();
@@ -302,17 +293,15 @@ static enum stint_end before_entry(struct vcpu *v, uint64_t now, uint64_t *slice
 }
 
 /* The VMX-preemption timer ends the guest's run at the slice end, the time limit or
- * the virtual timer's expiry (or, on vCPU 0, the PIT's next IRQ 0), whichever comes
+ * the next timer interrupt (vcpu_next_timer: virtual timer, LAPIC timer, PIT), whichever comes
  * first (SDM Vol 3C 26.5.1). */
 static void arm_preempt_timer(struct vcpu *v, uint64_t now, uint64_t slice_end)
 {
 	if (!vmx_caps.preempt_timer)
 		return;
-	uint64_t deadline = v->guest->deadline, timer = vtimer_deadline(v);
-	uint64_t pit = v->index == 0 ? vpit_next_irq(v->guest) : 0;
-	timer = !timer ? pit : pit ? MIN(timer, pit) : timer;
+	uint64_t deadline = v->guest->deadline, timer = vcpu_next_timer(v);
 	uint64_t stop = deadline ? MIN(slice_end, deadline) : slice_end;
-	if (timer && v->irq_pending < 0) /* else it waits to fire */
+	if (timer)
 		stop = MIN(stop, timer);
 	uint64_t ticks = stop > now ? (stop - now) >> vmx_caps.preempt_shift : 0;
 	(void)vmwrite(VMCS_PREEMPT_TIMER, MIN(ticks, 0xFFFFFFFFull));
@@ -376,13 +365,16 @@ static enum stint_end vcpu_run(struct vcpu *v)
 		uint64_t now = rdtsc();
 		end = before_entry(v, now, &slice_end);
 		if (end == STINT_CONTINUE) {
-			vcpu_deliver_irq(v, now);
-			if (gdb_before_entry(v)) {
+			enum exit_action a = vcpu_deliver_events(v, now);
+			if (a == EXIT_RESUME && gdb_before_entry(v)) {
 				end = STINT_PARKED;
 				break;
 			}
-			arm_preempt_timer(v, now, slice_end);
-			end = after_exit(v, vcpu_enter(v), &asleep);
+			if (a == EXIT_RESUME) {
+				arm_preempt_timer(v, now, slice_end);
+				a = vcpu_enter(v);
+			}
+			end = after_exit(v, a, &asleep);
 		}
 	} while (end == STINT_CONTINUE);
 	if (end == STINT_ENDED)
@@ -402,7 +394,8 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 	vmcs_free(v);
 	/* A vCPU retires without its guest ending only by halting; if it was the last
 	 * one able to run, the guest is over. */
-	if (__atomic_sub_fetch(&g->vcpus_live, 1, __ATOMIC_ACQ_REL) == 0) {
+	unsigned left = __atomic_sub_fetch(&g->vcpus_live, 1, __ATOMIC_SEQ_CST);
+	if (left == 0) {
 		if (halted && !guest_ended(g))
 			guest_kill(g,
 				   "every vCPU halted for good (last HLT at RIP 0x%llx with "
@@ -410,6 +403,13 @@ static void vcpu_retire(struct vcpu *v, bool halted)
 				   (unsigned long long)v->rip);
 		dump_at_end(v, false);
 		guest_done(g);
+	} else if (halted && left == __atomic_load_n(&g->vcpus_parked, __ATOMIC_SEQ_CST) &&
+		   !guest_ended(g)) {
+		/* the rest wait for a SIPI that no running vCPU is left to send */
+		guest_kill(
+		    g, "every vCPU halted for good or waits for a SIPI (last HLT at RIP 0x%llx)",
+		    (unsigned long long)v->rip);
+		guest_kick_others(g, v);
 	}
 	__atomic_sub_fetch(&vcpus_live, 1, __ATOMIC_ACQ_REL);
 }

@@ -271,6 +271,24 @@ static int vmcs_setup_multiboot(struct vcpu *v)
 	return err;
 }
 
+/* Control registers, stack, entry point and the event state a vCPU starts with. */
+static int setup_start_regs(const struct mode_state *m, uint64_t cr3, uint64_t rsp, uint64_t rip)
+{
+	int err = vmwrite(VMCS_CR0_SHADOW, m->cr0);
+	err |= vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(m->cr0));
+	err |= vmwrite(VMCS_CR4_SHADOW, m->cr4);
+	err |= vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(m->cr4));
+	err |= vmwrite(VMCS_GUEST_CR3, cr3);
+	err |= vmwrite(VMCS_GUEST_EFER, m->efer);
+	err |= vmwrite(VMCS_GUEST_DR7, 0x400);
+	err |= vmwrite(VMCS_GUEST_RSP, rsp);
+	err |= vmwrite(VMCS_GUEST_RIP, rip);
+	err |= vmwrite(VMCS_GUEST_RFLAGS, 0x2);
+	err |= vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	err |= vmwrite(VMCS_GUEST_ACTIVITY, 0);
+	return err;
+}
+
 static int vmcs_setup(struct vcpu *v)
 {
 	const struct guest *g = v->guest;
@@ -282,18 +300,7 @@ static int vmcs_setup(struct vcpu *v)
 		rsp = g->mem - v->index * GUEST_STACK_SIZE;
 	int err = vmcs_setup_host(v) | setup_controls(g->mode) | setup_guest_segments(m);
 	err |= msr_lists_setup(v);
-	err |= vmwrite(VMCS_CR0_SHADOW, m->cr0);
-	err |= vmwrite(VMCS_GUEST_CR0, vmcs_guest_cr0(m->cr0));
-	err |= vmwrite(VMCS_CR4_SHADOW, m->cr4);
-	err |= vmwrite(VMCS_GUEST_CR4, vmcs_guest_cr4(m->cr4));
-	err |= vmwrite(VMCS_GUEST_CR3, g->mode == GUEST_MODE_LONG ? GUEST_PML4 : 0);
-	err |= vmwrite(VMCS_GUEST_EFER, m->efer);
-	err |= vmwrite(VMCS_GUEST_DR7, 0x400);
-	err |= vmwrite(VMCS_GUEST_RSP, rsp);
-	err |= vmwrite(VMCS_GUEST_RIP, g->entry);
-	err |= vmwrite(VMCS_GUEST_RFLAGS, 0x2);
-	err |= vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
-	err |= vmwrite(VMCS_GUEST_ACTIVITY, 0);
+	err |= setup_start_regs(m, g->mode == GUEST_MODE_LONG ? GUEST_PML4 : 0, rsp, g->entry);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_CS, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_ESP, 0);
 	err |= vmwrite(VMCS_GUEST_SYSENTER_EIP, 0);
@@ -311,6 +318,31 @@ static int vmcs_setup(struct vcpu *v)
 	v->regs.rdx = g->vcpu_count;
 	if (g->multiboot)
 		err |= vmcs_setup_multiboot(v);
+	return err ? -EIO : 0;
+}
+
+/*
+ * A start-up IPI's state (SDM Vol 3A 9.1.1 table 9-1, the INIT state, with CS:IP =
+ * VV00:0000 from the SIPI vector VV, 9.4.3): real mode, CS base vector << 12, the other
+ * segments 0 with 64 KiB limits, GDTR and IDTR base 0 limit 0xFFFF, paging off, EFER 0
+ * (so the IA-32e mode entry control off: 26.2.1.3), registers 0, no event pending.
+ * Needs unrestricted guest (26.3.1.1). On the current VMCS (v's).
+ */
+int vmcs_start_sipi(struct vcpu *v, unsigned vector)
+{
+	const struct mode_state *m = &mode_states[GUEST_MODE_REAL];
+	if (!vmx_caps.unrestricted)
+		return -ENOTSUP;
+	int err = setup_guest_segments(m) | setup_start_regs(m, 0, 0, 0);
+	err |= vmwrite(VMCS_GUEST_ES_SEL + 2, (vector & 0xFF) << 8); /* CS */
+	err |= vmwrite(VMCS_GUEST_ES_BASE + 2, (uint64_t)(vector & 0xFF) << 12);
+	err |= vmwrite(VMCS_GUEST_GDTR_BASE, 0);
+	err |= vmwrite(VMCS_GUEST_GDTR_LIMIT, 0xFFFF);
+	err |= vmwrite(VMCS_GUEST_IDTR_LIMIT, 0xFFFF);
+	err |= vmwrite(VMCS_ENTRY_CTLS, vmx_caps.entry & ~ENTRY_IA32E);
+	err |= vmwrite(VMCS_ENTRY_INTR_INFO, 0);
+	err |= vmwrite(VMCS_GUEST_PENDING_DBG, 0);
+	memset(&v->regs, 0, sizeof(v->regs));
 	return err ? -EIO : 0;
 }
 

@@ -23,6 +23,10 @@ int vmcs_load(struct vcpu *v) __must_check;
 /* Saves the guest's x87/SSE/AVX registers, deactivates the space and VMCLEARs v's VMCS
  * so any CPU may load it next. Interrupts off. */
 void vmcs_unload(struct vcpu *v);
+/* Puts v (its VMCS current here) in the state a start-up IPI with this vector leaves
+ * an AP in: real mode at CS:IP = vector << 8 : 0. Returns 0, -ENOTSUP (no unrestricted
+ * guest) or -EIO. */
+int vmcs_start_sipi(struct vcpu *v, unsigned vector) __must_check;
 /* Guest CR0/CR4 after a guest MOV to CR: the bits VMX forces are set. */
 uint64_t vmcs_guest_cr0(uint64_t val);
 uint64_t vmcs_guest_cr4(uint64_t val);

@@ -53,6 +53,47 @@ static inline void cpu_pause(void)
 	__asm__ volatile("pause" ::: "memory");
 }
 
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t val)
+{
+	__asm__ volatile("wrmsr"
+			 :
+			 : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
+			 : "memory");
+}
+
+/* LIDT of a table of limit + 1 bytes (an IDTR of this width: 32- or 64-bit base). */
+static inline void lidt_at(const void *table, uint16_t limit)
+{
+	struct {
+		uint16_t limit;
+		uintptr_t base;
+	} __attribute__((packed)) r = { limit, (uintptr_t)table };
+	__asm__ volatile("lidt %0" : : "m"(r) : "memory");
+}
+
+/* "sti; hlt": waits for the next interrupt (STI's shadow covers HLT). */
+static inline void sti_hlt(void)
+{
+	__asm__ volatile("sti; hlt" ::: "memory");
+}
+
+static inline void cli(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
+
+static inline void sti(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
+
 /* Ends the guest through the exit port 0xF4 (status 0..255). */
 __attribute__((noreturn)) static inline void keel_port_exit(uint8_t status)
 {

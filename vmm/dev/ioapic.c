@@ -9,6 +9,7 @@
 #include <keel/spinlock.h>
 
 #include "ioapic.h"
+#include "lapic.h"
 
 struct ioapic {
 	spinlock_t lock;
@@ -55,20 +56,15 @@ int ioapic_attach(struct vdev_bus *bus)
 	return vdev_register(bus, VDEV_MMIO, IOAPIC_BASE, IOAPIC_SIZE, &ioapic_ops, io);
 }
 
-/*
- * THE ONE FUNCTION TO SWITCH AT MERGE with the `lapic` branch: hands vector to vCPU t.
- * Until vmm/dev/lapic.h is on main this uses the existing injection path: the vector
- * becomes t->irq_pending if nothing is pending there (else it is lost, false), taken by
- * t's CPU before its next entry; t is not kicked, so a running t sees it at its next
- * exit and a t blocked in HLT at its timer. With the LAPIC: lapic_accept(&t->lapic,
- * vector, level) and a kick of t, as dev/vlapic.c delivers an IPI.
- */
+/* Hands vector to vCPU t's local APIC (its IRR; TMR for level triggered) and wakes t,
+ * as dev/vlapic.c delivers an IPI. False if t's APIC refused it (software-disabled, or
+ * an illegal vector: SDM Vol 3A 11.4.7.2, 11.5.3). */
 static bool ioapic_deliver(struct vcpu *t, unsigned vector, bool level)
 {
-	(void)level;
-	int none = -1;
-	return __atomic_compare_exchange_n(&t->irq_pending, &none, (int)vector, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	if (!lapic_accept(t->lapic, vector, level))
+		return false;
+	vcpu_kick(t);
+	return true;
 }
 
 /* Delivers route r; returns how many vCPUs took it (lowest priority: one at most). */

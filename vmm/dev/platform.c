@@ -11,6 +11,7 @@
 #include "port80.h"
 #include "rtc.h"
 #include "uart.h"
+#include "vlapic.h"
 
 /* Each attach registers its ranges on bus (g for devices that read its size). */
 static int attach_all(struct guest *g, struct vdev_bus *bus)
@@ -32,6 +33,8 @@ static int attach_all(struct guest *g, struct vdev_bus *bus)
 		err = port80_attach(bus);
 	if (!err)
 		err = ioapic_attach(bus);
+	if (!err)
+		err = vlapic_attach(bus, g);
 	return err;
 }
 

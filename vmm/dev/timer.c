@@ -1,7 +1,8 @@
-/* The per-vCPU one-shot virtual timer (timer.h), in TSC time. */
+/* The per-vCPU timers (timer.h), in TSC time. */
 #include <keel/errno.h>
 #include <keel/time.h>
 
+#include "lapic.h"
 #include "timer.h"
 
 /* Microseconds to TSC cycles. */
@@ -25,9 +26,16 @@ void vtimer_poll(struct vcpu *v, uint64_t now)
 		v->irq_pending = (int)v->timer_vector;
 		v->timer_deadline = 0;
 	}
+	uint64_t apic = lapic_timer_next(v->lapic);
+	if (apic && now >= apic)
+		(void)lapic_timer_poll(v->lapic, now);
 }
 
-uint64_t vtimer_deadline(const struct vcpu *v)
+uint64_t vtimer_next(const struct vcpu *v)
 {
-	return v->timer_deadline;
+	uint64_t hc = v->irq_pending < 0 ? v->timer_deadline : 0; /* else it waits to fire */
+	uint64_t apic = lapic_timer_wake(v->lapic);
+	if (!hc || !apic)
+		return hc | apic;
+	return MIN(hc, apic);
 }
