@@ -38,10 +38,7 @@ struct vpic {
 /* The lowest-numbered bit of x, or 8 if none. */
 static unsigned lowest(uint8_t x)
 {
-	for (unsigned i = 0; i < 8; i++)
-		if (x & (1u << i))
-			return i;
-	return 8;
+	return x ? (unsigned)__builtin_ctz(x) : 8;
 }
 
 /* The request a chip would signal (requests of the master include the slave's on IRQ
@@ -78,6 +75,11 @@ void vpic_poll(struct vcpu *v)
 {
 	struct vpic *p = v->guest->pic;
 	if (!p || v->index != 0 || v->irq_pending >= 0)
+		return;
+	/* No request latched: nothing to look at (every entry asks). A request raised
+	 * after this read is seen at the next entry, as one raised after the lock. */
+	if (!(__atomic_load_n(&p->chip[0].irr, __ATOMIC_RELAXED) |
+	      __atomic_load_n(&p->chip[1].irr, __ATOMIC_RELAXED)))
 		return;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
 	int vec = pic_ack(p);

@@ -241,10 +241,17 @@ static uint64_t chan_terminal_counts(const struct pit_chan *c)
 	return t >= c->reload ? 1 : 0;
 }
 
+/* Counter 0 not counting (most guests never program it): no IRQ 0 to look for. Read
+ * without the lock: a count started meanwhile is seen at the next entry. */
+static bool pit0_idle(const struct vpit *p)
+{
+	return !p || !__atomic_load_n(&p->ch[0].start, __ATOMIC_RELAXED);
+}
+
 void vpit_poll(struct guest *g)
 {
 	struct vpit *p = g->pit;
-	if (!p)
+	if (pit0_idle(p))
 		return;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
 	struct pit_chan *c = &p->ch[0];
@@ -267,7 +274,7 @@ uint64_t vpit_next_irq(struct guest *g)
 {
 	struct vpit *p = g->pit;
 	uint64_t at = 0;
-	if (!p)
+	if (pit0_idle(p))
 		return 0;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
 	const struct pit_chan *c = &p->ch[0];
