@@ -133,6 +133,7 @@ struct guest {
 	bool console_cont;	     /* [l] (dev/console.c) the line continues a full one */
 	unsigned tap_ok, tap_not_ok; /* [l] (dev/console.c) TAP results it printed */
 	uint64_t tsc_start, tsc_end; /* sched.c, report.c */
+	uint64_t tsc_first_line;     /* [l] (dev/console.c) its first line ended; 0: not yet */
 	bool dumped;		     /* [a] (dump.c) its end dump was printed */
 	bool gdb;		     /* [c] gdb=1: served by the gdb stub (vmm/gdb/) */
 	bool sipi_start;	     /* [c] vCPUs other than 0 wait for INIT-SIPI-SIPI (smp=sipi) */

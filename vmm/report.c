@@ -56,7 +56,9 @@ static void print_rate(const struct guest *g, uint64_t hcalls)
 	       (unsigned long long)(hcalls * hz / cycles));
 }
 
-/* "after N ms; S slices, M CPU moves, I interrupts" */
+/* "after N ms; S slices, M CPU moves, I interrupts[; first line after C cycles]": C is
+ * the TSC from the start of the guest's vCPUs to its first console line (its boot time;
+ * under Bochs, instructions). */
 static void how_long(const struct guest *g, char *buf, size_t len)
 {
 	uint64_t hz = time_cycles_hz();
@@ -67,13 +69,16 @@ static void how_long(const struct guest *g, char *buf, size_t len)
 		moves += g->vcpus[i].migrations;
 		irqs += g->vcpus[i].irqs_injected;
 	}
-	snprintf(buf, len, "after %llu ms; %llu slices, %llu CPU moves, %llu interrupts", ms,
-		 slices, moves, irqs);
+	int n = snprintf(buf, len, "after %llu ms; %llu slices, %llu CPU moves, %llu interrupts",
+			 ms, slices, moves, irqs);
+	if (g->tsc_first_line > g->tsc_start && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "; first line after %llu cycles",
+			 (unsigned long long)(g->tsc_first_line - g->tsc_start));
 }
 
 void report_guest_end(struct guest *g)
 {
-	char stats[400], how[96];
+	char stats[400], how[140];
 	uint64_t total, hcalls;
 	g->tsc_end = rdtsc();
 	guest_console_flush(g);

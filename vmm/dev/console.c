@@ -43,6 +43,8 @@ static void flush_locked(struct guest_locked gl, bool newline)
 	}
 	if (!g->console_cont)
 		tap_count(g, g->console_line, g->console_len);
+	if (!g->tsc_first_line)
+		g->tsc_first_line = rdtsc(); /* the boot-time figure (report.c) */
 	printk("[%s] %.*s\n", g->name, (int)g->console_len, g->console_line);
 	g->console_len = 0;
 	g->console_cont = !newline;
