@@ -257,6 +257,8 @@ function emit_vmm(    c, i, flags, buffers) {
 				buffers = 1
 		if (buffers)
 			print "\t\t.buffers = true,"
+		if (buffers || has_flag(c, "resumable") || has_flag(c, "retry_busy"))
+			print "\t\t.full_step = true,"
 		if (argc[c] > 0) {
 			print "\t\t.arg = {"
 			for (i = 1; i <= argc[c]; i++) {

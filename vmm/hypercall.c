@@ -89,7 +89,7 @@ enum exit_action exit_vmcall(struct vcpu *v)
 	const struct hypercall *h = nr < KEEL_HC_COUNT ? &hypercalls[nr] : NULL;
 	if (!h || !h->fn)
 		return hc_complete(v, -ENOSYS);
-	if (h->buffers || h->resume || h->retry_busy)
+	if (h->full_step)
 		return hc_call_full(v, h, nr);
 	struct hc_args a;
 	int64_t ret = 0;

@@ -59,6 +59,9 @@ struct hypercall {
 	 * result. Its pins stay in v->cont in between. */
 	int64_t (*resume)(struct vcpu *v);
 	bool buffers; /* an HC_ARG_IN/OUT argument: the step pins (most calls take none) */
+	/* buffers, resume or retry_busy: the VMCALL takes hc_call_full (generated, so the
+	 * common exit tests one flag) */
+	bool full_step;
 	unsigned arg_count;
 	struct hc_arg arg[HC_ARG_MAX];
 };

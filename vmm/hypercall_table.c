@@ -32,6 +32,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.retry_busy = false,
 		.arg_count = 2,
 		.buffers = true,
+		.full_step = true,
 		.arg = {
 			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .len_arg = 1 }, /* buf */
 			{ .kind = HC_ARG_U64, .max = KEEL_HC_CONSOLE_MAX }, /* len */
@@ -79,6 +80,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.fn = hc_mem_release,
 		.retry_busy = true,
 		.arg_count = 2,
+		.full_step = true,
 		.arg = {
 			{ .kind = HC_ARG_GPA, .max = UINT64_MAX }, /* addr */
 			{ .kind = HC_ARG_U64, .max = UINT64_MAX }, /* len */
@@ -90,6 +92,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.retry_busy = false,
 		.arg_count = 2,
 		.buffers = true,
+		.full_step = true,
 		.arg = {
 			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 1 }, /* buf */
 			{ .kind = HC_ARG_U64, .max = KEEL_EXIT_STATS_BYTES }, /* len */
@@ -102,6 +105,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.resume = hc_mem_op_resume,
 		.arg_count = 1,
 		.buffers = true,
+		.full_step = true,
 		.arg = {
 			{ .kind = HC_ARG_IN, .max = UINT64_MAX, .size = KEEL_MEM_OP_DESC_BYTES }, /* desc */
 		},
@@ -127,6 +131,7 @@ const struct hypercall hypercalls[KEEL_HC_COUNT] = {
 		.retry_busy = false,
 		.arg_count = 3,
 		.buffers = true,
+		.full_step = true,
 		.arg = {
 			{ .kind = HC_ARG_U64, .min = 1, .max = 7 }, /* what */
 			{ .kind = HC_ARG_OUT, .max = UINT64_MAX, .len_arg = 2 }, /* buf */

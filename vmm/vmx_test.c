@@ -219,6 +219,7 @@ KTEST(hypercall_table_covers_every_number)
 		for (unsigned i = 0; i < h->arg_count; i++)
 			buffers |= h->arg[i].kind == HC_ARG_IN || h->arg[i].kind == HC_ARG_OUT;
 		KT_ASSERT(h->buffers == buffers);
+		KT_ASSERT(h->full_step == (buffers || h->resume || h->retry_busy));
 	}
 	KT_ASSERT(hypercalls[KEEL_HC_CONSOLE_WRITE].buffers);
 	KT_ASSERT(!hypercalls[KEEL_HC_NOP].buffers);
