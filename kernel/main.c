@@ -10,6 +10,7 @@
 #include <keel/kernel.h>
 #include <keel/ktest_run.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
 
 static void print_memory(void)
 {
@@ -50,6 +51,7 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	}
 	print_memory();
 	frame_init(&boot_info);
+	sched_init(); /* before the APs: each makes its start-up context its idle thread */
 	arch_late_init();
 	crash_selftest();
 	vmm_init();

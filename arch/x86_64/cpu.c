@@ -11,19 +11,26 @@ struct cpu cpus[MAX_CPUS];
 unsigned cpu_count = 1;
 static bool gs_ready; /* GS base valid on the BSP (APs set it before any use) */
 
+/* Slots follow the selectors of x86.h (the order SYSCALL/SYSRET impose). Descriptor
+ * formats: SDM Vol 3A 3.4.5 (code/data: access byte P, DPL, S, type; L flag for 64-bit
+ * code) and 8.2.3 (64-bit TSS descriptor, two slots). */
 static void gdt_fill(struct cpu *c)
 {
 	uint64_t base = (uint64_t)&c->tss;
 	uint64_t limit = sizeof(c->tss) - 1;
-	c->gdt[0] = 0;
-	c->gdt[1] = 0x00AF9A000000FFFFull; /* 64-bit code, DPL 0 */
-	c->gdt[2] = 0x00CF92000000FFFFull; /* data */
-	/* 64-bit TSS descriptor, type 9 (available), present (SDM Vol 3A 8.2.3) */
-	c->gdt[3] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89ull << 40) |
-		    (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
-	c->gdt[4] = base >> 32;
-	c->gdt[5] = c->gdt[6] = 0;
+	unsigned tss = SEL_TSS / 8;
+
+	memset(c->gdt, 0, sizeof(c->gdt));
+	c->gdt[SEL_KCODE / 8] = 0x00AF9A000000FFFFull; /* 64-bit code, DPL 0 */
+	c->gdt[SEL_KDATA / 8] = 0x00CF92000000FFFFull; /* data, DPL 0 */
+	c->gdt[SEL_UDATA / 8] = 0x00CFF2000000FFFFull; /* data, DPL 3 */
+	c->gdt[SEL_UCODE / 8] = 0x00AFFA000000FFFFull; /* 64-bit code, DPL 3 */
+	/* 64-bit TSS descriptor, type 9 (available), present */
+	c->gdt[tss] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89ull << 40) |
+		      (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
+	c->gdt[tss + 1] = base >> 32;
 }
+_Static_assert(SEL_TSS / 8 + 1 < GDT_SPARE && GDT_SPARE < GDT_ENTRIES, "GDT layout");
 
 static void tss_fill(struct cpu *c)
 {
@@ -81,6 +88,40 @@ void arch_irq_restore(unsigned long flags)
 {
 	if (flags & RFLAGS_IF)
 		sti();
+}
+
+void arch_irq_enable(void)
+{
+	sti();
+}
+
+/* Before the boot CPU loaded GS base nothing can be preempted (no other thread exists);
+ * an AP takes no lock before its cpu_init_this. */
+void arch_preempt_disable(void)
+{
+	if (likely(gs_ready))
+		__asm__ __volatile__(
+		    "incl %%gs:%c0" ::"i"(__builtin_offsetof(struct cpu, preempt_count))
+		    : "memory");
+}
+
+void arch_preempt_enable(void)
+{
+	if (likely(gs_ready))
+		__asm__ __volatile__(
+		    "decl %%gs:%c0" ::"i"(__builtin_offsetof(struct cpu, preempt_count))
+		    : "memory");
+}
+
+unsigned arch_preempt_count(void)
+{
+	unsigned n = 0;
+
+	if (likely(gs_ready))
+		__asm__ __volatile__("movl %%gs:%c1, %0"
+				     : "=r"(n)
+				     : "i"(__builtin_offsetof(struct cpu, preempt_count)));
+	return n;
 }
 
 bool arch_irqs_enabled(void)

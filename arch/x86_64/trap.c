@@ -10,6 +10,7 @@
 #include <keel/check.h>
 #include <keel/errno.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
 
 struct idt_gate {
 	uint16_t off_lo, sel;
@@ -194,6 +195,7 @@ void trap_handler(struct trap_frame *tf)
 			h(tf);
 		else
 			spurious_count++;
+		sched_irq_exit(); /* the tick may have ended the slice */
 		return;
 	}
 	if (v == 2 && h && !this_cpu()->catch) { /* an armed catch means a test raised it */

@@ -15,6 +15,10 @@
 #define VEC_IPI_STOP 0xF3 /* panic: stop all other CPUs */
 #define VEC_SPURIOUS 0xFF
 
+/* GDT slots (selectors in x86.h). */
+#define GDT_ENTRIES 9
+#define GDT_SPARE 8
+
 /* Saved by isr.asm; layout fixed by the push order there. */
 struct trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
@@ -47,16 +51,19 @@ struct trap_catch {
 
 /* Lock legend: [c] const once online  [p] owning CPU only  [a] atomic */
 struct cpu {
-	struct cpu *self;	  /* [c] must stay first: %gs:0 */
-	unsigned id;		  /* [c] dense index */
-	uint32_t apic_id;	  /* [c] */
-	volatile bool online;	  /* [a] set by the CPU itself when ready */
-	uint8_t *kstack_top;	  /* [c] */
-	struct trap_catch *catch; /* [p] armed catch, or NULL */
-	uint64_t irq_count;	  /* [p] interrupts taken */
-	uint64_t ipi_test_count;  /* [a] VEC_IPI_TEST received */
-	uint64_t gdt[7];	  /* [c] null, kcode, kdata, TSS (2 slots), spare */
-	struct tss tss;		  /* [c] */
+	struct cpu *self;	   /* [c] must stay first: %gs:0 */
+	unsigned id;		   /* [c] dense index */
+	uint32_t apic_id;	   /* [c] */
+	volatile bool online;	   /* [a] set by the CPU itself when ready */
+	uint8_t *kstack_top;	   /* [c] */
+	struct trap_catch *catch;  /* [p] armed catch, or NULL */
+	uint64_t irq_count;	   /* [p] interrupts taken */
+	uint64_t ipi_test_count;   /* [a] VEC_IPI_TEST received */
+	unsigned preempt_count;	   /* [p] kernel/sched.c: switch only at 0 (arch_preempt_*) */
+	uint64_t syscall_rsp;	   /* [p] kernel stack top of the running thread (SYSCALL) */
+	uint64_t user_rsp;	   /* [p] scratch: user RSP during the SYSCALL entry */
+	uint64_t gdt[GDT_ENTRIES]; /* [c] see GDT_* (x86.h); GDT_SPARE is for tests */
+	struct tss tss;		   /* [c] */
 	uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
 };
 
