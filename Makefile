@@ -11,7 +11,7 @@ V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 
 ARCH_DIR := arch/x86_64
-SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev
+SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm kernel/user vmm vmm/dev
 C_SRCS   := $(filter-out %_host.c $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASM_SRCS := $(filter-out $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm)))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
@@ -102,7 +102,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.asm.o: %.asm | $(BUILD)/.nasm-ok
 	@mkdir -p $(dir $@)
 	@echo '  NASM  $<'
-	$(Q)$(NASM) -f elf64 -g -F dwarf -o $@ $<
+	$(Q)$(NASM) -f elf64 -g -F dwarf -I$(dir $<) -o $@ $<
 
 # A fresh machine has no nasm: install the project's tools before the first build.
 $(BUILD)/.nasm-ok:
@@ -147,6 +147,11 @@ clean:
 HC_GEN := include/uapi/keel_hypercall.h guest/lib/keel_hypercalls.h \
 	guest/lib/keel_hypercalls.inc vmm/hypercall_table.c docs/hypercalls.md
 $(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-hypercalls.sh
+	$(Q)scripts/gen-hypercalls.sh
+# The system calls of user processes: include/uapi/syscalls.tab, the same generator.
+SYS_GEN := include/uapi/keel_syscall.h tests/user/lib/keel_syscalls.h \
+	kernel/user/syscall_table.c docs/syscalls.md
+$(SYS_GEN) &: include/uapi/syscalls.tab scripts/gen-hypercalls.awk scripts/gen-hypercalls.sh
 	$(Q)scripts/gen-hypercalls.sh
 
 # ---- guests: build/guest/NAME.bin (flat) and NAME.elf (C guests). See guest/README.md.
@@ -218,3 +223,34 @@ $(foreach g,$(GUEST_C32),$(eval $(call guest_c,$(call guest_name,$(g)),$(call gu
 $(BUILD)/guest/%.bin: $(BUILD)/guest/%.elf
 	@echo '  BIN   $@'
 	$(Q)objcopy -O binary --set-section-flags .bss=alloc,load,contents $< $@
+
+# ---- user programs: build/user/NAME.elf from tests/user/NAME.c and the user runtime
+# (tests/user/lib, plus guest/lib's tap.c and string.c as they are). See tests/user/README.md.
+USER_PROGS   := $(notdir $(basename $(wildcard tests/user/*.c)))
+USER_IMAGES  := $(USER_PROGS:%=$(BUILD)/user/%.elf)
+USER_RT      := $(BUILD)/user/lib/crt0.o $(BUILD)/user/lib/runtime.o $(BUILD)/user/lib/printf.o \
+	$(BUILD)/user/lib/string.o $(BUILD)/user/guestlib/tap.o $(BUILD)/user/guestlib/string.o
+USER_CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-omit-frame-pointer \
+	-fno-strict-aliasing -fno-common -m64 -mcmodel=small -Iinclude -Itests/user/lib -MMD -MP
+.PHONY: user-programs
+user-programs: $(USER_IMAGES)
+kernel: $(USER_IMAGES)
+$(BUILD)/user/%.o: tests/user/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CCU   $<'
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+$(BUILD)/user/guestlib/%.o: guest/lib/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CCU   $<'
+	$(Q)$(CC) $(USER_CFLAGS) -Iguest/lib -c $< -o $@
+$(BUILD)/user/lib/crt0.o: tests/user/lib/crt0.asm | $(BUILD)/.nasm-ok
+	@mkdir -p $(dir $@)
+	$(Q)$(NASM) -f elf64 -o $@ $<
+$(BUILD)/user/%.elf: $(BUILD)/user/%.o $(USER_RT) tests/user/lib/user.ld
+	@echo '  LD    $@'
+	$(Q)$(LD) -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+		-T tests/user/lib/user.ld -o $@ $(USER_RT) $<
+-include $(USER_RT:.o=.d) $(USER_IMAGES:.elf=.d)
+# The trap frame's register macros, included by both entry files.
+$(BUILD)/arch/x86_64/isr.asm.o $(BUILD)/arch/x86_64/syscall.asm.o: arch/x86_64/frame.inc

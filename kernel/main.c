@@ -11,6 +11,7 @@
 #include <keel/ktest_run.h>
 #include <keel/printk.h>
 #include <keel/sched.h>
+#include <keel/user.h>
 
 static void print_memory(void)
 {
@@ -60,7 +61,8 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	if (cmdline_get_str("test", globs, sizeof(globs)))
 		ktest_run_all(globs);
 	bool guests_ok = vmm_run_guests();
+	bool users_ok = user_run_programs(); /* after the guests: vCPU loops keep their CPUs */
 	printk("Keel is up.\n");
 	printk("KEEL-DONE\n");
-	arch_exit(guests_ok);
+	arch_exit(guests_ok && users_ok);
 }

@@ -391,6 +391,8 @@ void thread_join(struct thread *t)
 void thread_free(struct thread *t)
 {
 	CHECK(thread_is_dead(t) && t->stack_frame);
+	if (t->arch)
+		arch_thread_user_fini(t);
 	frame_free(t->stack_frame, STACK_ORDER);
 	kfree(t);
 }

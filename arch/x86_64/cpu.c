@@ -62,6 +62,40 @@ static void gdt_load(struct cpu *c)
 	__asm__ __volatile__("ltr %w0" ::"r"(SEL_TSS));
 }
 
+extern const char syscall_entry[];
+
+/* Offsets that syscall.asm uses. */
+_Static_assert(__builtin_offsetof(struct cpu, syscall_rsp) == 64, "CPU_SYSCALL_RSP");
+_Static_assert(__builtin_offsetof(struct cpu, user_rsp) == 72, "CPU_USER_RSP");
+_Static_assert(__builtin_offsetof(struct trap_frame, rip) == 152, "FRAME_RIP");
+_Static_assert(__builtin_offsetof(struct trap_frame, rflags) == 168, "FRAME_RFLAGS");
+_Static_assert(__builtin_offsetof(struct trap_frame, rsp) == 176, "FRAME_RSP");
+_Static_assert(__builtin_offsetof(struct trap_frame, vector) == 136, "vector");
+
+/*
+ * SYSCALL/SYSRET (SDM Vol 2B; MSRs Vol 4): EFER.SCE on; STAR[47:32] the kernel code
+ * selector, STAR[63:48] the user base (x86.h explains the order); LSTAR the entry;
+ * FMASK clears IF (no interrupt before the kernel stack), TF (no #DB on the kernel's
+ * first instruction), DF (the ABI's direction), AC and NT.
+ */
+static void syscall_init_this(struct cpu *c)
+{
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+	wrmsr(MSR_STAR, ((uint64_t)SEL_USER_BASE << 48) | ((uint64_t)SEL_KCODE << 32));
+	wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
+	wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC | RFLAGS_NT);
+	c->syscall_rsp = (uint64_t)c->kstack_top;
+}
+
+/* User threads use x87/SSE (FXSAVE'd per thread, thread.c): CR0.MP and NE (x87 errors as #MF) with EM and TS
+ * clear, CR4.OSFXSR and OSXMMEXCPT (SIMD exceptions as #XM, not #UD) (SDM Vol 3A 14.1). */
+static void fpu_init_this(void)
+{
+	write_cr0((read_cr0() | CR0_MP | CR0_NE) & ~(CR0_EM | CR0_TS));
+	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+	__asm__ __volatile__("fninit");
+}
+
 void cpu_init_this(struct cpu *c)
 {
 	c->self = c;
@@ -75,6 +109,8 @@ void cpu_init_this(struct cpu *c)
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
 	gs_ready = true;
 	idt_load();
+	syscall_init_this(c);
+	fpu_init_this();
 }
 
 unsigned long arch_irq_save(void)

@@ -12,12 +12,16 @@
 #include <keel/heap.h>
 #include <keel/sched.h>
 #include <keel/string.h>
+#include <mm/vm_space.h>
 
 extern const char arch_thread_entry[];
 
+/* The top of every thread's stack is kept for the trap frame that takes a user thread
+ * into user mode (arch_user_start) and that entries from user mode push: no C frame of
+ * the thread may lie there. */
 void arch_thread_init(struct thread *t)
 {
-	uint64_t *sp = (uint64_t *)(t->stack + THREAD_STACK_SIZE);
+	uint64_t *sp = (uint64_t *)(t->stack + THREAD_STACK_SIZE - sizeof(struct trap_frame));
 
 	*--sp = (uint64_t)arch_thread_entry; /* arch_context_switch's ret */
 	for (int i = 0; i < 6; i++)
@@ -31,10 +35,27 @@ uint64_t arch_thread_stack_top(const struct thread *t)
 			: (uint64_t)cpus[t->cpu].kstack_top;
 }
 
+/*
+ * The address space follows the thread: a user thread's space is loaded when it comes
+ * in (vm_space_activate: PCID, lazy flush); a kernel thread keeps whatever CR3 holds,
+ * with the previous space deactivated (vm_space's flushes and tlb_retire handle a
+ * root that stays loaded on a CPU that no longer runs it).
+ */
+static void thread_switch_space(struct thread *prev, struct thread *next)
+{
+	if (prev->space == next->space)
+		return;
+	if (prev->space)
+		vm_space_deactivate(prev->space);
+	if (next->space)
+		vm_space_activate(next->space);
+}
+
 void arch_thread_switch(struct thread *prev, struct thread *next)
 {
 	struct cpu *c = this_cpu();
 
+	thread_switch_space(prev, next);
 	if (prev->arch)
 		__asm__ __volatile__("fxsave64 %0" : "=m"(prev->arch->fx));
 	if (next->arch) {

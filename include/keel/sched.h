@@ -21,6 +21,7 @@
 #include <keel/waitq.h>
 
 typedef void (*thread_fn)(void *arg);
+struct vm_space;
 
 enum thread_state {
 	THREAD_NEW,	/* created, not started */
@@ -56,6 +57,7 @@ struct thread {
 	uint64_t switch_count;	 /* [a] times switched in */
 	struct waitq exit_wq;	 /* woken when it is THREAD_DEAD */
 	void *user;		 /* [c] kernel/user's struct uthread, NULL for kernel threads */
+	struct vm_space *space;	 /* [c] loaded while it runs (user threads), else NULL */
 	struct arch_thread_state *arch; /* [o] arch extras (FPU state of user threads) */
 	char name[THREAD_NAME_MAX];	/* [c] */
 };

@@ -14,13 +14,16 @@
 #define VEC_IPI_TEST 0xF2 /* IPI delivery test */
 #define VEC_IPI_STOP 0xF3 /* panic: stop all other CPUs */
 #define VEC_SPURIOUS 0xFF
+#define VEC_SYSCALL 0x100 /* not a vector: marks a SYSCALL frame (syscall.asm) */
 
 /* GDT slots (selectors in x86.h). */
 #define GDT_ENTRIES 9
 #define GDT_SPARE 8
 
-/* Saved by isr.asm; layout fixed by the push order there. */
+/* Saved by isr.asm (and the SYSCALL entry, syscall.asm); layout fixed by the push
+ * order there. gs_swapped: the entry swapped GS to the kernel's (trap_exit swaps back). */
 struct trap_frame {
+	uint64_t gs_swapped, pad;
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
 	uint64_t vector, error;
@@ -89,6 +92,14 @@ void irq_set_handler(uint8_t vector, irq_handler_t h);
  * while armed. */
 int trap_catch(struct trap_catch *c) __attribute__((returns_twice));
 void trap_uncatch(void);
+
+/* User mode (user_entry.c): the frame came from ring 3; an exception there (not NMI,
+ * #DF, #MC), resolved or ending the process; the #GP of trap_exit's IRETQ to a bad
+ * user frame. */
+bool trap_from_user(const struct trap_frame *tf);
+void trap_user_exception(struct trap_frame *tf);
+bool trap_is_bad_user_return(const struct trap_frame *tf);
+const char *trap_vector_name(unsigned v);
 
 void idt_init(void);
 void idt_load(void);

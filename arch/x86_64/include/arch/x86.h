@@ -25,7 +25,11 @@
 #define SEL_TSS 0x30
 
 /* RFLAGS, CR0, CR4 bits (SDM Vol 3A 2.3, 2.5). */
+#define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
+#define RFLAGS_DF (1ull << 10)
+#define RFLAGS_NT (1ull << 14)
+#define RFLAGS_AC (1ull << 18)
 #define CR0_NE (1ull << 5)
 #define CR0_WP (1ull << 16)
 #define CR4_PAE (1ull << 5)
