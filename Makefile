@@ -70,14 +70,14 @@ guest-test: kernel
 host-test:
 	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
 
-# Host engine benchmark, the kernel's TLB benchmark under QEMU, exit costs from a guest
-# under Bochs (prints only): the tables as they come, then one summary line per figure
+# Host engine benchmark, the kernel's TLB benchmark under QEMU, user-mode costs (null
+# system call, context switch) under QEMU, exit costs from a guest under Bochs (prints only): the tables as they come, then one summary line per figure
 # (BENCH ...). The whole output is kept in build/bench/last.txt;
 # scripts/bench-compare.sh OLD NEW compares two of them.
 bench: kernel
 	@mkdir -p $(BUILD)/bench
 	@bash -o pipefail -c '{ $(MAKE) --no-print-directory -C tests/host bench && \
-		scripts/kbench.sh --emu qemu && scripts/guest-bench.sh; } | \
+		scripts/kbench.sh --emu qemu && scripts/ubench.sh && scripts/guest-bench.sh; } | \
 		tee $(BUILD)/bench/last.txt | grep -v "^BENCH "'
 	@echo "# summary (also in $(BUILD)/bench/last.txt)"
 	@grep '^BENCH ' $(BUILD)/bench/last.txt

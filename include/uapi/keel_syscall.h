@@ -30,7 +30,8 @@
 #define KEEL_SYS_PAGES 13
 #define KEEL_SYS_PIN_HOLD 14
 #define KEEL_SYS_PUTS 15
-#define KEEL_SYS_COUNT 16
+#define KEEL_SYS_VM_STATS 16
+#define KEEL_SYS_COUNT 17
 
 /* bytes one write or puts takes at most */
 #define KEEL_SYS_WRITE_MAX 4096
@@ -56,5 +57,7 @@
 #define KEEL_STACK_SIZE 0x800000
 /* bytes of the arg= string handed to _start, with its NUL */
 #define KEEL_START_ARG_MAX 128
+/* vm_stats: 6 words of 8 bytes */
+#define KEEL_VM_STATS_BYTES 48
 
 #endif

@@ -59,6 +59,10 @@
  *     unpin queue, a thread's exit queue, futexes, joins): its sleepers. Interrupts
  *     off (a wake may come from an interrupt handler). Taken alone, never two at once;
  *     never held while sleeping. Inside: 7b (a wake unparks its sleepers).
+ *  7a'. struct process.lock (kernel/user/user.h): a process's threads and end state.
+ *     Interrupts off. Taken alone. Inside: 7b (unparking its threads when it is
+ *     killed). struct process.line_lock (its console line): alone, nothing inside.
+ *     Neither is held across vm_space operations or any wait.
  *  7b. sched.lock (kernel/sched.c): the ready queue, the sleepers with deadlines and
  *     every thread's state and permit. Interrupts off, also in the tick. Taken alone
  *     or inside 7a; held across a context switch (the switched-to thread drops it).

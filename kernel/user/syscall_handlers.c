@@ -53,6 +53,21 @@ SYS_HANDLER(pages)
 	return (int64_t)__atomic_load_n(&p->space.fault_count, __ATOMIC_RELAXED);
 }
 
+SYS_HANDLER(vm_stats)
+{
+	struct tlb_stats t;
+	uint64_t w[KEEL_VM_STATS_BYTES / 8];
+
+	tlb_stats_read(&p->space.stats, &t);
+	w[0] = t.dispatch_count;
+	w[1] = t.call_count;
+	w[2] = t.ipi_count;
+	w[3] = t.full_flush_count;
+	w[4] = t.lazy_flush_count;
+	w[5] = __atomic_load_n(&p->space.fault_count, __ATOMIC_RELAXED);
+	return vm_pin_write(&a->pin[0], 0, w, sizeof(w));
+}
+
 /* [addr, addr + len) page-aligned, not wrapping, below the user top. */
 static bool user_range_ok(uint64_t addr, uint64_t len)
 {

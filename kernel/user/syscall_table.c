@@ -27,6 +27,7 @@ SYS_HANDLER(sleep);
 SYS_HANDLER(pages);
 SYS_HANDLER(pin_hold);
 SYS_HANDLER(puts);
+SYS_HANDLER(vm_stats);
 
 const struct syscall syscalls[KEEL_SYS_COUNT] = {
 	[KEEL_SYS_WRITE] = {
@@ -158,6 +159,14 @@ const struct syscall syscalls[KEEL_SYS_COUNT] = {
 		.arg_count = 1,
 		.arg = {
 			{ .kind = SYS_ARG_STR, .max = KEEL_SYS_WRITE_MAX }, /* s */
+		},
+	},
+	[KEEL_SYS_VM_STATS] = {
+		.name = "vm_stats",
+		.fn = sys_vm_stats,
+		.arg_count = 1,
+		.arg = {
+			{ .kind = SYS_ARG_OUT, .max = UINT64_MAX, .size = KEEL_VM_STATS_BYTES }, /* buf */
 		},
 	},
 };

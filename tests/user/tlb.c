@@ -91,14 +91,16 @@ int main(const char *arg)
 	long readers = arg[0] ? user_atol(arg) : 3, tid[READERS_MAX];
 	bool ok = true;
 	uint32_t r, acks;
+	uint64_t before[6], after[6], calls, ipis;
 
-	tap_plan(3);
+	tap_plan(4);
 	if (readers < 1 || readers > READERS_MAX)
 		readers = 3;
 	for (const char *c = arg; *c; c++)
 		strict |= *c == 's';
 	for (long i = 0; i < readers; i++)
 		tid[i] = user_thread_start(reader, NULL);
+	sys_vm_stats(before);
 	for (r = 1; r <= ROUNDS && ok; r++) {
 		ok = remap(r);
 		__atomic_store_n(&ctl.round, r, __ATOMIC_RELEASE);
@@ -106,6 +108,9 @@ int main(const char *arg)
 		while (ok && (acks = __atomic_load_n(&ctl.acks, __ATOMIC_ACQUIRE)) < r * readers)
 			wait_change(&ctl.acks, acks);
 	}
+	sys_vm_stats(after);
+	calls = after[0] - before[0];
+	ipis = after[2] - before[2];
 	__atomic_store_n(&ctl.round, ROUNDS + 1, __ATOMIC_RELEASE);
 	sys_futex_wake((uintptr_t)&ctl.round, (unsigned long)readers);
 	for (long i = 0; i < readers; i++)
@@ -115,5 +120,11 @@ int main(const char *arg)
 	       strict ? "spinning on their CPUs" : "sleeping when they wait");
 	tap_ok(ctl.stale == 0, "0 stale reads (%lu; first stale value %lu)", ctl.stale,
 	       ctl.first_bad ? ctl.first_bad - 1 : 0);
+	/* A flush interrupts only the CPUs running the space, never more than the readers'
+	 * (the caller's own CPU flushes itself). Spinning readers alone on their CPUs get
+	 * one each per flush (measured: 19,998 of 19,998); a reader switched out for a
+	 * moment (other programs run too) gets none and flushes lazily when it returns. */
+	tap_ok(ipis <= calls * readers && (!strict || ipis > 0),
+	       "%lu flushes sent %lu IPIs: at most %ld per flush", calls, ipis, readers);
 	return tap_done();
 }

@@ -121,4 +121,10 @@ static inline long sys_puts(const char *s)
 	return keel_syscall(KEEL_SYS_PUTS, (uintptr_t)s, 0, 0);
 }
 
+/* Copies the process space's TLB counters to buf as 64-bit words: [0] flush dispatches (one per munmap/mprotect that changed something), [1] cross-CPU calls, [2] IPI targets (CPUs other than the caller's that ran the space), [3] full flushes, [4] lazy flushes at a later switch, [5] pages mapped on demand. Returns 0 or -EFAULT. */
+static inline long sys_vm_stats(void *buf)
+{
+	return keel_syscall(KEEL_SYS_VM_STATS, (uintptr_t)buf, 0, 0);
+}
+
 #endif
