@@ -11,7 +11,7 @@ V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 
 ARCH_DIR := arch/x86_64
-SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm vmm vmm/dev vmm/gdb
+SRC_DIRS := $(ARCH_DIR) kernel kernel/lib kernel/mm kernel/user vmm vmm/dev vmm/gdb
 C_SRCS   := $(filter-out %_host.c $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASM_SRCS := $(filter-out $(EXCLUDE),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.asm)))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
@@ -77,14 +77,14 @@ mb-test: kernel
 host-test:
 	@$(MAKE) --no-print-directory -j$(JOBS) -C tests/host run
 
-# Host engine benchmark, the kernel's TLB benchmark under QEMU, exit costs from a guest
-# under Bochs (prints only): the tables as they come, then one summary line per figure
+# Host engine benchmark, the kernel's TLB benchmark under QEMU, user-mode costs (null
+# system call, context switch) under QEMU, exit costs from a guest under Bochs (prints only): the tables as they come, then one summary line per figure
 # (BENCH ...). The whole output is kept in build/bench/last.txt;
 # scripts/bench-compare.sh OLD NEW compares two of them.
 bench: kernel
 	@mkdir -p $(BUILD)/bench
 	@bash -o pipefail -c '{ $(MAKE) --no-print-directory -C tests/host bench && \
-		scripts/kbench.sh --emu qemu && scripts/guest-bench.sh; } | \
+		scripts/kbench.sh --emu qemu && scripts/ubench.sh && scripts/guest-bench.sh; } | \
 		tee $(BUILD)/bench/last.txt | grep -v "^BENCH "'
 	@echo "# summary (also in $(BUILD)/bench/last.txt)"
 	@grep '^BENCH ' $(BUILD)/bench/last.txt
@@ -117,7 +117,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.asm.o: %.asm | $(BUILD)/.nasm-ok
 	@mkdir -p $(dir $@)
 	@echo '  NASM  $<'
-	$(Q)$(NASM) -f elf64 -g -F dwarf -o $@ $<
+	$(Q)$(NASM) -f elf64 -g -F dwarf -I$(dir $<) -o $@ $<
 
 # A fresh machine has no nasm: install the project's tools before the first build.
 $(BUILD)/.nasm-ok:
@@ -162,6 +162,11 @@ clean:
 HC_GEN := include/uapi/keel_hypercall.h guest/lib/keel_hypercalls.h \
 	guest/lib/keel_hypercalls.inc vmm/hypercall_table.c docs/hypercalls.md
 $(HC_GEN) &: include/uapi/hypercalls.tab scripts/gen-hypercalls.awk scripts/gen-hypercalls.sh
+	$(Q)scripts/gen-hypercalls.sh
+# The system calls of user processes: include/uapi/syscalls.tab, the same generator.
+SYS_GEN := include/uapi/keel_syscall.h tests/user/lib/keel_syscalls.h \
+	kernel/user/syscall_table.c docs/syscalls.md
+$(SYS_GEN) &: include/uapi/syscalls.tab scripts/gen-hypercalls.awk scripts/gen-hypercalls.sh
 	$(Q)scripts/gen-hypercalls.sh
 
 # ---- guests: build/guest/NAME.bin (flat) and NAME.elf (C guests). See guest/README.md.
@@ -257,3 +262,34 @@ $(BUILD)/guest/mb/%.elf: $(BUILD)/guest/mb/%.o $(MB_LIB) guest/mb/mb.ld
 	$(Q)$(LD) -m elf_i386 $(GUEST_LDFLAGS:guest/lib/guest.ld=guest/mb/mb.ld) -o $@ $(MB_LIB) $<
 .PRECIOUS: $(BUILD)/guest/mb/%.o
 -include $(wildcard $(BUILD)/guest/mb/*.d)
+
+# ---- user programs: build/user/NAME.elf from tests/user/NAME.c and the user runtime
+# (tests/user/lib, plus guest/lib's tap.c and string.c as they are). See tests/user/README.md.
+USER_PROGS   := $(notdir $(basename $(wildcard tests/user/*.c)))
+USER_IMAGES  := $(USER_PROGS:%=$(BUILD)/user/%.elf)
+USER_RT      := $(BUILD)/user/lib/crt0.o $(BUILD)/user/lib/runtime.o $(BUILD)/user/lib/printf.o \
+	$(BUILD)/user/lib/string.o $(BUILD)/user/guestlib/tap.o $(BUILD)/user/guestlib/string.o
+USER_CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-omit-frame-pointer \
+	-fno-strict-aliasing -fno-common -m64 -mcmodel=small -Iinclude -Itests/user/lib -MMD -MP
+.PHONY: user-programs
+user-programs: $(USER_IMAGES)
+kernel: $(USER_IMAGES)
+$(BUILD)/user/%.o: tests/user/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CCU   $<'
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+$(BUILD)/user/guestlib/%.o: guest/lib/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CCU   $<'
+	$(Q)$(CC) $(USER_CFLAGS) -Iguest/lib -c $< -o $@
+$(BUILD)/user/lib/crt0.o: tests/user/lib/crt0.asm | $(BUILD)/.nasm-ok
+	@mkdir -p $(dir $@)
+	$(Q)$(NASM) -f elf64 -o $@ $<
+$(BUILD)/user/%.elf: $(BUILD)/user/%.o $(USER_RT) tests/user/lib/user.ld
+	@echo '  LD    $@'
+	$(Q)$(LD) -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+		-T tests/user/lib/user.ld -o $@ $(USER_RT) $<
+-include $(USER_RT:.o=.d) $(USER_IMAGES:.elf=.d)
+# The trap frame's register macros, included by both entry files.
+$(BUILD)/arch/x86_64/isr.asm.o $(BUILD)/arch/x86_64/syscall.asm.o: arch/x86_64/frame.inc

@@ -10,6 +10,8 @@
 #include <keel/kernel.h>
 #include <keel/ktest_run.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
+#include <keel/user.h>
 
 static void print_memory(void)
 {
@@ -50,6 +52,7 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	}
 	print_memory();
 	frame_init(&boot_info);
+	sched_init(); /* before the APs: each makes its start-up context its idle thread */
 	arch_late_init();
 	crash_selftest();
 	vmm_init();
@@ -58,7 +61,8 @@ void kmain(uint64_t mb_magic, uint64_t mb_info_pa)
 	if (cmdline_get_str("test", globs, sizeof(globs)))
 		ktest_run_all(globs);
 	bool guests_ok = vmm_run_guests();
+	bool users_ok = user_run_programs(); /* after the guests: vCPU loops keep their CPUs */
 	printk("Keel is up.\n");
 	printk("KEEL-DONE\n");
-	arch_exit(guests_ok);
+	arch_exit(guests_ok && users_ok);
 }

@@ -12,8 +12,8 @@
  * done. Work is counted in the slots, never in interrupts, so coalesced doorbells
  * lose nothing; no allocation, no lock, so any context may call.
  *
- * Assumes a context does not move between CPUs while in smp_call (no preemptive
- * scheduler yet: when one arrives, smp_call must pin the caller to its CPU).
+ * A caller does not move between CPUs while in smp_call: preemption is disabled from
+ * its first to its last step (the tick would otherwise switch threads mid-call).
  */
 #include <keel/check.h>
 #include <keel/errno.h>
@@ -148,7 +148,10 @@ static void req_post(unsigned self, unsigned target, smp_call_fn fn, void *arg)
 
 unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 {
-	unsigned self = this_cpu_id(), cpu, n = 0;
+	unsigned self, cpu, n = 0;
+
+	arch_preempt_disable();
+	self = this_cpu_id();
 	cpus = cpumask_and(cpus, smp_online_mask());
 	cpumask_for_each (cpu, cpus) {
 		if (cpu != self) {
@@ -168,6 +171,7 @@ unsigned smp_call(cpumask_t cpus, smp_call_fn fn, void *arg, bool wait)
 				req_wait_idle(&call_reqs[self][cpu], cpu);
 		}
 	}
+	arch_preempt_enable();
 	return n;
 }
 

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h')
 [ "${#files[@]}" -gt 0 ] || { echo "check: no sources"; exit 1; }
 status=0
-# Generated from include/uapi/hypercalls.tab: checked against it, not formatted.
-generated=(include/uapi/keel_hypercall.h guest/lib/keel_hypercalls.h vmm/hypercall_table.c)
+# Generated from include/uapi/hypercalls.tab and syscalls.tab: checked against them,
+# not formatted.
+generated=(include/uapi/keel_hypercall.h guest/lib/keel_hypercalls.h vmm/hypercall_table.c
+	include/uapi/keel_syscall.h tests/user/lib/keel_syscalls.h kernel/user/syscall_table.c)
 echo "check: hypercall ABI files match include/uapi/hypercalls.tab"
 if ! scripts/gen-hypercalls.sh --check; then
 	echo "check: generated hypercall files are stale; run scripts/gen-hypercalls.sh" >&2

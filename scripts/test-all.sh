@@ -4,6 +4,8 @@
 #   test-all.sh [--cmdline "k=v ..."] [LAYER...]
 #
 # Layers: host (make -C tests/host run, TAP), selftest (failure paths, QEMU),
+# user-qemu-Ncpu, user-bochs-Ncpu (the user programs of tests/user/manifest:
+# scripts/user-test.sh),
 # qemu-Ncpu (QEMU TCG), bochs-Ncpu (Bochs, VMX), guests-bochs-Ncpu (the demo guests
 # under Bochs on N CPUs: scripts/guest-test.sh; the 1-CPU one also checks a CPU
 # without EPT), mb-diff (the Multiboot test kernels of guest/mb under QEMU TCG and as
@@ -20,7 +22,8 @@
 # "no 1 GiB pages" on the two older models.
 # Default: host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu guests-bochs-1cpu
 # guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu tlb-noinvpcid-2cpu
-# tlb-pcidoff-2cpu gdb-bochs-2cpu.
+# tlb-pcidoff-2cpu gdb-bochs-2cpu user-qemu-1cpu user-qemu-2cpu user-qemu-4cpu
+# user-bochs-2cpu.
 # The layers overlap, each in its own directories: the host layer (make -j with one
 # job per core; its longest binaries start first) runs in the background from the
 # start; beside it the QEMU layers (selftest, qemu) run one after the other (QEMU's
@@ -47,7 +50,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#layers[@]} -gt 0 ] || layers=(host selftest qemu-1cpu qemu-4cpu bochs-1cpu bochs-2cpu
 	guests-bochs-1cpu guests-bochs-2cpu mb-diff tlb-sandybridge-2cpu tlb-penryn-2cpu
-	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu gdb-bochs-2cpu)
+	tlb-noinvpcid-2cpu tlb-pcidoff-2cpu gdb-bochs-2cpu user-qemu-1cpu user-qemu-2cpu
+	user-qemu-4cpu user-bochs-2cpu)
 
 # The kernel tests whose path depends on PCIDs, INVPCID, 1 GiB pages or NX: TLB
 # flushes and space switches, host spaces, the kernel table, the frames under it.
@@ -147,7 +151,16 @@ run_layer() {
 		"$KEEL_SCRIPTS/debug-test.sh" --name "$layer" --cpus "$cpus" \
 			>"$out/$layer.tap" 2>&1 || rc=$?
 		;;
-	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, mb-diff, tlb-MODE-Ncpu, gdb-bochs-Ncpu)" ;;
+	user-qemu-* | user-bochs-*)
+		emu=${layer#user-}
+		emu=${emu%%-*}
+		cpus=${layer##*-}
+		cpus=${cpus%cpu}
+		is_uint "$cpus" || die "bad layer '$layer' (try user-qemu-2cpu)"
+		"$KEEL_SCRIPTS/user-test.sh" --name "$layer" --emu "$emu" --cpus "$cpus" \
+			>"$out/$layer.tap" 2>&1 || rc=$?
+		;;
+	*) die "unknown layer '$layer' (host, selftest, qemu-Ncpu, bochs-Ncpu, guests-bochs-Ncpu, mb-diff, tlb-MODE-Ncpu, gdb-bochs-Ncpu, user-EMU-Ncpu)" ;;
 	esac
 	echo "$rc" >"$out/$layer.rc"
 	echo $((($(date +%s%N) - t0) / 100000000)) >"$out/$layer.ds" # tenths of a second
@@ -165,8 +178,8 @@ count() {
 # tools once here: parallel Bochs layers would otherwise race for the dpkg lock.
 for layer in "${layers[@]}"; do
 	case "$layer" in
-	qemu-* | selftest) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
-	bochs-* | guests-bochs-* | tlb-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
+	qemu-* | selftest | user-qemu-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu >&2 ;;
+	bochs-* | guests-bochs-* | tlb-* | user-bochs-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso >&2 ;;
 	mb-diff) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure qemu bochs iso >&2 ;;
 	gdb-bochs-*) require_kernel; "$KEEL_SCRIPTS/deps.sh" ensure bochs iso gdb >&2 ;;
 	esac
@@ -179,8 +192,8 @@ qemu_chain=()
 bochs=()
 for layer in "${layers[@]}"; do
 	case "$layer" in
-	bochs-* | guests-bochs-* | tlb-* | mb-diff | gdb-bochs-*) bochs+=("$layer") ;;
-	qemu-* | selftest) qemu_chain+=("$layer") ;;
+	bochs-* | guests-bochs-* | tlb-* | mb-diff | gdb-bochs-* | user-bochs-*) bochs+=("$layer") ;;
+	qemu-* | selftest | user-qemu-*) qemu_chain+=("$layer") ;;
 	*) run_layer "$layer" & pids+=($!) ;;
 	esac
 done

@@ -1,8 +1,10 @@
 ; Interrupt and exception entry stubs: one per vector, all ending in trap_common, which
 ; saves the general registers as a struct trap_frame (arch/x86_64/include/arch/cpu.h) and calls
-; trap_handler(frame). Kernel-only for now: no SWAPGS (no user mode yet).
+; trap_handler(frame); trap_exit returns through the frame (SWAPGS around user mode).
 bits 64
 default rel
+
+%include "frame.inc"
 
 extern trap_handler
 extern trap_catch_arm
@@ -28,42 +30,60 @@ ISR v
 %assign v v + 1
 %endrep
 
+; The frame as struct trap_frame (arch/x86_64/include/arch/cpu.h): the CPU's five words,
+; error code and vector, the 15 general registers, a pad word and gs_swapped. Entries
+; from user mode SWAPGS to the kernel's GS base and back on the way out (gs_swapped =
+; 1). So do exceptions taken in the kernel while GS still holds the user's base: the
+; only ones possible are an NMI, #MC or #DF in the few instructions around SWAPGS on
+; entry or exit, and the #GP of an IRETQ to a bad user frame; the kernel's GS base is
+; in the upper half, so reading IA32_GS_BASE tells (an interrupt, >= 32, arrives in
+; kernel mode only with IF = 1, outside those windows).
 trap_common:
 	cld
-	push rax
-	push rbx
-	push rcx
-	push rdx
-	push rsi
-	push rdi
-	push rbp
-	push r8
-	push r9
-	push r10
-	push r11
-	push r12
-	push r13
-	push r14
-	push r15
+	PUSH_GPRS
+	test byte [rsp + 144], 3        ; CS of the interrupted context: its RPL
+	jnz .from_user
+	cmp qword [rsp + 120], 32
+	jae .kernel_gs
+	mov ecx, 0xC0000101             ; IA32_GS_BASE
+	rdmsr
+	test edx, edx
+	js .kernel_gs
+.from_user:
+	swapgs
+	push 0                          ; pad: keeps the call 16-byte aligned
+	push 1
+	jmp .handle
+.kernel_gs:
+	push 0
+	push 0
+.handle:
 	mov rdi, rsp
 	call trap_handler
-	pop r15
-	pop r14
-	pop r13
-	pop r12
-	pop r11
-	pop r10
-	pop r9
-	pop r8
-	pop rbp
-	pop rdi
-	pop rsi
-	pop rdx
-	pop rcx
-	pop rbx
-	pop rax
-	add rsp, 16             ; vector, error code
+; The way out of every trap frame, also for user threads entering user mode the first
+; time (arch_user_enter) and for SYSCALL returns that cannot use SYSRET.
+global trap_exit
+trap_exit:
+	cli                             ; handlers of user traps ran with interrupts on
+	pop rax                         ; gs_swapped
+	add rsp, 8                      ; pad
+	test rax, rax
+	jz .restore
+	swapgs
+.restore:
+	POP_GPRS
+	add rsp, 16                     ; vector, error code
+; A #GP here is an IRETQ to a bad user frame (non-canonical RIP): trap.c ends the thread.
+global trap_iretq
+trap_iretq:
 	iretq
+
+; __noreturn void arch_user_enter(struct trap_frame *tf): leaves for user mode through
+; the frame (built on top of the thread's kernel stack).
+global arch_user_enter
+arch_user_enter:
+	mov rsp, rdi
+	jmp trap_exit
 
 ; int trap_catch(struct trap_catch *c): saves the caller's context into c and arms it
 ; on this CPU (trap_catch_arm returns 0 to our caller). An exception while armed

@@ -20,6 +20,7 @@
 #include <keel/cmdline.h>
 #include <keel/frame.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
 #include <keel/smp.h>
 #include <keel/string.h>
 #include <keel/time.h>
@@ -187,16 +188,30 @@ __noreturn void ap_main(struct cpu *c)
 	cpu_init_this(c); /* GS base: nothing may use this_cpu() or a lock before it */
 	apic_init_ap();
 	time_init_ap();
+	sched_init_ap(c->id); /* this context becomes the CPU's idle thread */
 	smp_mark_online(c->id);
 	__atomic_store_n(&c->online, true, __ATOMIC_RELEASE);
+	arch_idle_loop();
+}
+
+/*
+ * A CPU's idle thread (APs: their start-up context; the boot CPU: a thread of its own,
+ * kernel/sched.c): serve calls, run idle work (interrupts on, outside any handler: long
+ * work such as the vCPU loop keeps this CPU), run ready threads, else halt. The checks
+ * before the halt are made with interrupts off: a doorbell after them stays pending
+ * until the HLT (sti's one-instruction shadow), so neither work nor a thread is missed.
+ */
+__noreturn void arch_idle_loop(void)
+{
 	for (;;) {
 		smp_call_poll();
-		smp_idle_work_poll(); /* interrupts on here: long work runs outside handlers */
-		cli();		      /* a doorbell after this check stays pending until the hlt */
-		if (smp_idle_work_pending())
+		smp_idle_work_poll();
+		sched_idle_run();
+		cli();
+		if (smp_idle_work_pending() || sched_has_work())
 			sti();
 		else
-			__asm__ __volatile__("sti; hlt" ::: "memory"); /* sti's shadow: no gap */
+			__asm__ __volatile__("sti; hlt" ::: "memory");
 	}
 }
 

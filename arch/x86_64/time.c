@@ -11,6 +11,7 @@
 #include <arch/time.h>
 #include <arch/x86.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
 #include <keel/time.h>
 #include <keel/watchdog.h>
 
@@ -122,6 +123,7 @@ static bool tsc_is_invariant(void)
 static void tick_irq(struct trap_frame *tf)
 {
 	time_tick();
+	sched_tick();
 	apic_eoi();
 }
 

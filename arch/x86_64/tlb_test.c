@@ -88,7 +88,6 @@ static uint64_t read_test_va(void)
 #define TRACE_MAX_STEPS 2000000ul
 #define TRACE_CR3_KEPT 4
 #define CR3_NOFLUSH (1ull << 63)
-#define RFLAGS_TF 0x100ull
 
 struct tlb_trace {
 	unsigned long steps;
@@ -116,8 +115,10 @@ __asm__(".pushsection .text\n"
 	"	push %rsi\n push %rdi\n push %rbp\n push %r8\n"
 	"	push %r9\n push %r10\n push %r11\n push %r12\n"
 	"	push %r13\n push %r14\n push %r15\n"
+	"	pushq $0\n pushq $0\n" /* pad, gs_swapped: kernel mode only */
 	"	mov %rsp, %rdi\n"
 	"	call tlb_trace_step\n"
+	"	add $16, %rsp\n"
 	"	pop %r15\n pop %r14\n pop %r13\n pop %r12\n"
 	"	pop %r11\n pop %r10\n pop %r9\n pop %r8\n"
 	"	pop %rbp\n pop %rdi\n pop %rsi\n pop %rdx\n"

@@ -10,6 +10,8 @@
 #include <keel/check.h>
 #include <keel/errno.h>
 #include <keel/printk.h>
+#include <keel/sched.h>
+#include <keel/user.h>
 
 struct idt_gate {
 	uint16_t off_lo, sel;
@@ -80,6 +82,8 @@ void idt_init(void)
 {
 	for (unsigned v = 0; v < 256; v++)
 		idt_set_gate(v, isr_table[v], 0);
+	/* INT3 and INTO from user mode raise #BP and #OF (DPL 3), not #GP (SDM Vol 3A 6.12.1.1) */
+	idt[3].type = idt[4].type = 0xEE;
 	idt[8].ist = IST_DOUBLE_FAULT;
 	idt[2].ist = IST_NMI;
 	idt[18].ist = IST_MACHINE_CHECK;
@@ -194,8 +198,18 @@ void trap_handler(struct trap_frame *tf)
 			h(tf);
 		else
 			spurious_count++;
+		sched_irq_exit(); /* the tick may have ended the slice */
+		if (trap_from_user(tf))
+			user_return();
 		return;
 	}
+	if (trap_from_user(tf) && v != 2 && v != 8 && v != 18) {
+		trap_user_exception(tf); /* a user program never panics the kernel */
+		return;
+	}
+	if (trap_is_bad_user_return(tf))
+		user_kill("return to a non-canonical address 0x%llx",
+			  (unsigned long long)*(const uint64_t *)tf->rsp); /* the IRETQ frame */
 	if (v == 2 && h && !this_cpu()->catch) { /* an armed catch means a test raised it */
 		h(tf);
 		return;

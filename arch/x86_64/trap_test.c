@@ -79,11 +79,11 @@ KTEST(trap_stack_fault_not_present_ss)
 {
 	struct cpu *cpu = this_cpu();
 	struct trap_catch c = { 0 };
-	cpu->gdt[5] = 0x00CF12000000FFFFull; /* writable data segment with P = 0 */
-	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ss" ::"r"(5 * 8)));
-	cpu->gdt[5] = 0;
+	cpu->gdt[GDT_SPARE] = 0x00CF12000000FFFFull; /* writable data segment with P = 0 */
+	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ss" ::"r"(GDT_SPARE * 8)));
+	cpu->gdt[GDT_SPARE] = 0;
 	KT_ASSERT_EQ(v, 12);
-	KT_ASSERT_EQ(c.error, 5 * 8);
+	KT_ASSERT_EQ(c.error, GDT_SPARE * 8);
 }
 
 KTEST(trap_page_fault_reports_cr2_and_error)
@@ -100,12 +100,12 @@ KTEST(trap_segment_not_present_caught)
 {
 	struct cpu *cpu = this_cpu();
 	struct trap_catch c = { 0 };
-	cpu->gdt[5] = 0x00CF12000000FFFFull; /* data segment with P = 0 */
-	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ds" ::"r"(5 * 8)));
+	cpu->gdt[GDT_SPARE] = 0x00CF12000000FFFFull; /* data segment with P = 0 */
+	int v = RAISE(c, __asm__ __volatile__("mov %0, %%ds" ::"r"(GDT_SPARE * 8)));
 	__asm__ __volatile__("mov %0, %%ds" ::"r"(SEL_KDATA));
-	cpu->gdt[5] = 0;
+	cpu->gdt[GDT_SPARE] = 0;
 	KT_ASSERT_EQ(v, 11);
-	KT_ASSERT_EQ(c.error, 5 * 8);
+	KT_ASSERT_EQ(c.error, GDT_SPARE * 8);
 }
 
 KTEST(trap_simd_exception_caught)

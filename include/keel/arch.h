@@ -12,10 +12,21 @@
 unsigned long arch_irq_save(void);
 void arch_irq_restore(unsigned long flags);
 bool arch_irqs_enabled(void);
+/* Enables interrupts on this CPU. */
+void arch_irq_enable(void);
 /* Spin-wait hint (PAUSE). */
 void arch_cpu_relax(void);
 /* Dense index of the running CPU, 0 .. MAX_CPUS-1. */
 unsigned arch_cpu_id(void);
+/*
+ * The running CPU's preemption count (include/keel/sched.h): the tick switches threads
+ * only where it is 0. Raised by every spinlock holder, epoch section and cross-CPU
+ * call; the switch happens with exactly the scheduler's lock counted. One instruction
+ * on the CPU's own counter, so it is safe against interrupts; no-ops in the host tests.
+ */
+void arch_preempt_disable(void);
+void arch_preempt_enable(void);
+unsigned arch_preempt_count(void);
 
 /* Kernel-virtual pointer to physical memory (the direct map). */
 void *arch_pa_to_kva(paddr_t pa);

@@ -8,6 +8,7 @@
 #ifndef EPERM
 #define EPERM 1
 #define ENOENT 2
+#define ESRCH 3
 #define EINTR 4
 #define EIO 5
 #define E2BIG 7
@@ -21,6 +22,7 @@
 #define EINVAL 22
 #define ENOSPC 28
 #define ERANGE 34
+#define EDEADLK 35
 #define ENOSYS 38
 #define ENOTSUP 95
 #define ETIMEDOUT 110

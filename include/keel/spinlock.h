@@ -9,6 +9,9 @@
  *    spinlock with interrupts disabled;
  *  - never sleep or allocate with GFP-like blocking while holding a spinlock.
  *
+ * A holder is never preempted (arch_preempt_disable from the lock to the unlock): a
+ * thread switched out with a lock held would make the next thread on its CPU spin.
+ *
  * In debug builds (KEEL_DEBUG) the lock records its owner CPU, spin_lock_held() can be
  * asserted, and recursive locking panics instead of deadlocking.
  */
@@ -46,6 +49,7 @@ static inline void spin_init(spinlock_t *l)
 
 static inline void spin_lock(spinlock_t *l)
 {
+	arch_preempt_disable();
 #ifdef KEEL_DEBUG
 	CHECK(__atomic_load_n(&l->holder_cpu, __ATOMIC_RELAXED) != (int16_t)arch_cpu_id());
 #endif
@@ -62,9 +66,12 @@ static inline bool spin_trylock(spinlock_t *l)
 {
 	uint16_t owner = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
 	uint16_t expect = owner;
+	arch_preempt_disable();
 	if (!__atomic_compare_exchange_n(&l->next, &expect, (uint16_t)(owner + 1), false,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		arch_preempt_enable();
 		return false;
+	}
 #ifdef KEEL_DEBUG
 	__atomic_store_n(&l->holder_cpu, (int16_t)arch_cpu_id(), __ATOMIC_RELAXED);
 #endif
@@ -79,6 +86,7 @@ static inline void spin_unlock(spinlock_t *l)
 #endif
 	uint16_t cur = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
 	__atomic_store_n(&l->owner, (uint16_t)(cur + 1), __ATOMIC_RELEASE);
+	arch_preempt_enable();
 }
 
 static inline bool spin_is_locked(spinlock_t *l)

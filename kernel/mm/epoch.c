@@ -37,11 +37,14 @@ static uint64_t epoch_global = 1; /* [a] */
 static uint64_t epoch_graces;	  /* [a] */
 static struct epoch_slot epoch_slots[MAX_CPUS];
 
+/* A section stays on its CPU: preemption is disabled from lock to unlock. */
 unsigned epoch_read_lock(void)
 {
-	unsigned cpu = arch_cpu_id();
+	unsigned cpu;
 	struct epoch_slot *s;
 
+	arch_preempt_disable();
+	cpu = arch_cpu_id();
 	CHECK(cpu < MAX_CPUS);
 	s = &epoch_slots[cpu];
 	if (s->nest++ == 0) {
@@ -59,6 +62,7 @@ void epoch_read_unlock(unsigned slot)
 	CHECK(slot == arch_cpu_id() && s->nest > 0);
 	if (--s->nest == 0)
 		__atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
+	arch_preempt_enable();
 }
 
 void epoch_synchronize(void)

@@ -3,7 +3,8 @@
  * place, so the pages cannot be unmapped or re-protected under it (no time-of-check /
  * time-of-use gap). Pins are counts in struct frame, raised under a cursor over the
  * range: vm_space_unmap/protect look at them under a cursor too, so the two serialise
- * on the node locks. Unpinning needs no lock (a count only falls).
+ * on the node locks. Unpinning needs no lock (a count only falls). An edit that meets a
+ * pin sleeps on the space's wait queue until an unpin (vm_pin_wait).
  */
 #include <keel/check.h>
 #include <keel/errno.h>
@@ -110,6 +111,34 @@ void vm_space_unpin(struct vm_pin *pin)
 	vm_pin_drop(pin, pin->page_count);
 	vm_pin_free(pin);
 	__atomic_fetch_add(&s->unpin_seq, 1, __ATOMIC_SEQ_CST); /* after the counts fell */
+	waitq_wake_all(&s->unpin_wq);				/* after the condition changed */
+}
+
+struct vm_pin_wait_arg {
+	struct vm_space *s;
+	uint64_t seq;
+};
+
+static bool vm_unpin_seen(void *arg)
+{
+	const struct vm_pin_wait_arg *w = arg;
+
+	return __atomic_load_n(&w->s->unpin_seq, __ATOMIC_SEQ_CST) != w->seq;
+}
+
+/*
+ * Waiting on the frame's own count would read metadata that may be freed and reused by
+ * then; the space's sequence cannot. One queue per space: an unpin wakes every edit of
+ * that space waiting, and each looks at its own pins again.
+ */
+void vm_pin_wait(struct vm_space *s, uint64_t seq)
+{
+	struct vm_pin_wait_arg w = { .s = s, .seq = seq };
+	int rc;
+
+	CHECK(arch_irqs_enabled());
+	rc = waitq_wait(&s->unpin_wq, vm_unpin_seen, &w, WAITQ_FOREVER);
+	CHECK(rc == 0); /* no deadline */
 }
 
 void *vm_pin_kva(const struct vm_pin *pin, uint64_t offset, uint64_t *contig_len)

@@ -58,8 +58,20 @@
  *     Inside: nothing.
  *  7. frame_lock (kernel/frame.c): the buddy free lists, their counters and the type of
  *     free block heads. Interrupts off. Taken alone or inside 1. Inside: nothing.
+ *  7a. struct waitq.lock (include/keel/waitq.h), one per wait queue (a space's
+ *     unpin queue, a thread's exit queue, futexes, joins): its sleepers. Interrupts
+ *     off (a wake may come from an interrupt handler). Taken alone, never two at once;
+ *     never held while sleeping. Inside: 7b (a wake unparks its sleepers).
+ *  7a'. struct process.lock (kernel/user/user.h): a process's threads and end state.
+ *     Interrupts off. Taken alone. Inside: 7b (unparking its threads when it is
+ *     killed). struct process.line_lock (its console line): alone, nothing inside.
+ *     Neither is held across vm_space operations or any wait.
+ *  7b. sched.lock (kernel/sched.c): the ready queue, the sleepers with deadlines and
+ *     every thread's state and permit. Interrupts off, also in the tick. Taken alone
+ *     or inside 7a; held across a context switch (the switched-to thread drops it).
+ *     Inside: nothing.
  *  8. console_lock (kernel/printk.c): console output. Interrupts off. Innermost: any
- *     code may print while holding any of 1-7. Inside: nothing. Panic breaks it
+ *     code may print while holding any of 1-7b. Inside: nothing. Panic breaks it
  *     (printk_break_lock), so a CHECK that fails while it is held still prints.
  *
  * No lock of their own, but they wait for other CPUs; what they may be called under:

@@ -281,11 +281,13 @@ static void tlb_flush(struct pt_flush_batch *b)
 	};
 	bool kernel = s->kind == VM_SPACE_KERNEL;
 
+	arch_preempt_disable(); /* `me` below stays the running CPU */
 	if (kernel)
 		tlb_gate_enter();
 	tlb_dispatch(&r, arch_cpu_id());
 	if (kernel)
 		tlb_gate_leave();
+	arch_preempt_enable();
 }
 
 const struct pt_flush_ops tlb_flush_ops = { .flush = tlb_flush };

@@ -135,6 +135,7 @@ int vm_space_init(struct vm_space *s, enum vm_space_kind kind, uint64_t tag)
 	s->stats = (struct tlb_stats){ 0 };
 	s->fault_count = 0;
 	s->unpin_seq = 0;
+	waitq_init(&s->unpin_wq);
 	spin_init(&s->region_lock);
 	s->region_count = 0;
 	/* kernel memory is not reference counted (and MMIO has no struct frame) */
@@ -362,20 +363,6 @@ static struct frame *vm_find_pinned(const struct vm_space *s, struct pt_cursor *
 	return NULL;
 }
 
-/*
- * Waits (interrupts enabled, no lock held) until some pin of s was dropped since
- * unpin_seq read `seq`. Waiting on the frame's own count would read metadata that may
- * be freed and reused by then.
- */
-static void vm_wait_unpin(struct vm_space *s, uint64_t seq)
-{
-	CHECK(arch_irqs_enabled());
-	while (__atomic_load_n(&s->unpin_seq, __ATOMIC_SEQ_CST) == seq) {
-		smp_call_poll(); /* waiters serve calls (kernel/README.md) */
-		arch_cpu_relax();
-	}
-}
-
 static void vm_protect_op(struct pt_prop *p, void *arg)
 {
 	const struct pt_prop *np = arg;
@@ -422,7 +409,7 @@ static int vm_edit(struct vm_space *s, vaddr_t addr, uint64_t len, struct pt_pro
 			return rc;
 		if (flags & VM_NOWAIT)
 			return -EBUSY;
-		vm_wait_unpin(s, seq);
+		vm_pin_wait(s, seq);
 	}
 }
 

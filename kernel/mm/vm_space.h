@@ -27,6 +27,7 @@
 #include <keel/cpumask.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
+#include <keel/waitq.h>
 
 #include "pt.h"
 #include "tlb.h"
@@ -87,7 +88,8 @@ struct vm_space {
 	uint64_t synced_gen[MAX_CPUS]; /* [p] flush_gen at this CPU's last sync */
 	struct tlb_stats stats;	       /* [a] */
 	uint64_t fault_count;	       /* [a] pages mapped by demand paging */
-	uint64_t unpin_seq; /* [a] bumped after every vm_space_unpin: wakes waiting edits */
+	uint64_t unpin_seq;    /* [a] bumped after every vm_space_unpin: wakes waiting edits */
+	struct waitq unpin_wq; /* edits waiting for unpin_seq to move (pin.c) */
 	spinlock_t region_lock;
 	struct vm_region region[VM_SPACE_REGION_MAX]; /* [r] */
 	unsigned region_count;			      /* [r] */
@@ -258,6 +260,12 @@ static inline int __must_check vm_space_pin_gpa(struct vm_space *s, gpa_t addr, 
 }
 
 /* ---- Shared by vm_space.c and pin.c only */
+
+/*
+ * Sleeps (interrupts enabled, no lock held) until some pin of s was dropped since
+ * unpin_seq read `seq` (a wait queue: the thread blocks, its CPU runs others).
+ */
+void vm_pin_wait(struct vm_space *s, uint64_t seq);
 
 /* Checks a range: 0 and *end = addr + len, or -EINVAL (empty, wraps, or unaligned when
  * `aligned`). */

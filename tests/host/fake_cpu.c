@@ -60,3 +60,17 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 	fputc('\n', stderr);
 	abort();
 }
+
+/* No preemption on the host: every host thread is its own CPU. */
+void arch_preempt_disable(void)
+{
+}
+
+void arch_preempt_enable(void)
+{
+}
+
+unsigned arch_preempt_count(void)
+{
+	return 0;
+}

@@ -8,6 +8,7 @@
 
 #include <keel/errno.h>
 
+#include "fake_sched.h"
 #include "fake_tlb.h"
 #include "pt_test.h"
 
@@ -59,16 +60,16 @@ static void t_blocking_unmap_waits_for_unpin(const void *arg)
 {
 	struct vm_pin pin;
 	pthread_t th;
-	uint64_t relax;
+	uint64_t parks;
 
 	(void)arg;
 	CHECK(vm_space_init(&S, VM_SPACE_HOST_USER, 0) == 0);
 	CHECK(vm_space_add_demand_region(&S, VA(BASE), 2 * PG, rw()) == 0);
 	T_EQ(vm_space_pin(&S, VA(BASE + PG), 16, VM_ACCESS_WRITE, &pin), 0);
-	relax = fake_relax_count();
+	parks = fake_park_count();
 	CHECK(pthread_create(&th, NULL, unmapper, NULL) == 0);
-	/* wait until the unmapper spins (it can only spin on our pin: nothing else runs) */
-	while (!__atomic_load_n(&unmapper_in, __ATOMIC_ACQUIRE) || fake_relax_count() == relax)
+	/* wait until the unmapper sleeps (it can only sleep on our pin: nothing else runs) */
+	while (!__atomic_load_n(&unmapper_in, __ATOMIC_ACQUIRE) || fake_park_count() == parks)
 		sched_yield();
 	T_EQ(__atomic_load_n(&unmap_done, __ATOMIC_ACQUIRE), 0);
 	T_ASSERT(mapped(BASE + PG)); /* the pinned page is intact while it waits */

@@ -14,9 +14,16 @@
 #define VEC_IPI_TEST 0xF2 /* IPI delivery test */
 #define VEC_IPI_STOP 0xF3 /* panic: stop all other CPUs */
 #define VEC_SPURIOUS 0xFF
+#define VEC_SYSCALL 0x100 /* not a vector: marks a SYSCALL frame (syscall.asm) */
 
-/* Saved by isr.asm; layout fixed by the push order there. */
+/* GDT slots (selectors in x86.h). */
+#define GDT_ENTRIES 9
+#define GDT_SPARE 8
+
+/* Saved by isr.asm (and the SYSCALL entry, syscall.asm); layout fixed by the push
+ * order there. gs_swapped: the entry swapped GS to the kernel's (trap_exit swaps back). */
 struct trap_frame {
+	uint64_t gs_swapped, pad;
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
 	uint64_t vector, error;
@@ -47,16 +54,19 @@ struct trap_catch {
 
 /* Lock legend: [c] const once online  [p] owning CPU only  [a] atomic */
 struct cpu {
-	struct cpu *self;	  /* [c] must stay first: %gs:0 */
-	unsigned id;		  /* [c] dense index */
-	uint32_t apic_id;	  /* [c] */
-	volatile bool online;	  /* [a] set by the CPU itself when ready */
-	uint8_t *kstack_top;	  /* [c] */
-	struct trap_catch *catch; /* [p] armed catch, or NULL */
-	uint64_t irq_count;	  /* [p] interrupts taken */
-	uint64_t ipi_test_count;  /* [a] VEC_IPI_TEST received */
-	uint64_t gdt[7];	  /* [c] null, kcode, kdata, TSS (2 slots), spare */
-	struct tss tss;		  /* [c] */
+	struct cpu *self;	   /* [c] must stay first: %gs:0 */
+	unsigned id;		   /* [c] dense index */
+	uint32_t apic_id;	   /* [c] */
+	volatile bool online;	   /* [a] set by the CPU itself when ready */
+	uint8_t *kstack_top;	   /* [c] */
+	struct trap_catch *catch;  /* [p] armed catch, or NULL */
+	uint64_t irq_count;	   /* [p] interrupts taken */
+	uint64_t ipi_test_count;   /* [a] VEC_IPI_TEST received */
+	unsigned preempt_count;	   /* [p] kernel/sched.c: switch only at 0 (arch_preempt_*) */
+	uint64_t syscall_rsp;	   /* [p] kernel stack top of the running thread (SYSCALL) */
+	uint64_t user_rsp;	   /* [p] scratch: user RSP during the SYSCALL entry */
+	uint64_t gdt[GDT_ENTRIES]; /* [c] see GDT_* (x86.h); GDT_SPARE is for tests */
+	struct tss tss;		   /* [c] */
 	uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
 };
 
@@ -82,6 +92,14 @@ void irq_set_handler(uint8_t vector, irq_handler_t h);
  * while armed. */
 int trap_catch(struct trap_catch *c) __attribute__((returns_twice));
 void trap_uncatch(void);
+
+/* User mode (user_entry.c): the frame came from ring 3; an exception there (not NMI,
+ * #DF, #MC), resolved or ending the process; the #GP of trap_exit's IRETQ to a bad
+ * user frame. */
+bool trap_from_user(const struct trap_frame *tf);
+void trap_user_exception(struct trap_frame *tf);
+bool trap_is_bad_user_return(const struct trap_frame *tf);
+const char *trap_vector_name(unsigned v);
 
 void idt_init(void);
 void idt_load(void);

@@ -10,13 +10,26 @@
 #define KERNEL_VMA 0xFFFFFFFF80000000ull
 #define DIRECT_MAP_BASE 0xFFFF800000000000ull
 
-/* Segment selectors in the per-CPU GDT (arch/x86_64/cpu.c). */
+/*
+ * Segment selectors in the per-CPU GDT (arch/x86_64/cpu.c). SYSCALL loads CS from
+ * STAR[47:32] and SS from CS + 8; 64-bit SYSRET loads CS from STAR[63:48] + 16 and SS
+ * from STAR[63:48] + 8, both with RPL 3 (SDM Vol 2B SYSCALL, SYSRET): so kernel code is
+ * followed by kernel data, and a base slot (SEL_USER_BASE, 32-bit user code, unused) by
+ * user data and 64-bit user code.
+ */
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
-#define SEL_TSS 0x18
+#define SEL_USER_BASE 0x18
+#define SEL_UDATA (0x20 | 3)
+#define SEL_UCODE (0x28 | 3)
+#define SEL_TSS 0x30
 
 /* RFLAGS, CR0, CR4 bits (SDM Vol 3A 2.3, 2.5). */
+#define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
+#define RFLAGS_DF (1ull << 10)
+#define RFLAGS_NT (1ull << 14)
+#define RFLAGS_AC (1ull << 18)
 #define CR0_NE (1ull << 5)
 #define CR0_WP (1ull << 16)
 #define CR4_PAE (1ull << 5)
@@ -34,7 +47,14 @@
 #define MSR_FS_BASE 0xC0000100
 #define MSR_GS_BASE 0xC0000101
 #define MSR_KERNEL_GS_BASE 0xC0000102
+#define MSR_STAR 0xC0000081
+#define MSR_LSTAR 0xC0000082
+#define MSR_FMASK 0xC0000084
+#define EFER_SCE (1ull << 0)
 #define EFER_NXE (1ull << 11)
+#define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
+#define CR0_TS (1ull << 3)
 
 static inline void outb(uint16_t port, uint8_t v)
 {
